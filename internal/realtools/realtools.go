@@ -1,0 +1,153 @@
+// Package realtools gives tests the real Prometheus, promtool, Alertmanager and
+// amtool binaries. They are built from the Go modules pinned in tools/ the first
+// time a test asks for them and cached outside the checkout, keyed by the pinned
+// versions, so a fresh machine with only Go can run every test and later runs
+// start at once.
+package realtools
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+)
+
+// tool names a binary and the tools module that pins it.
+type tool struct {
+	module  string // folder under tools/
+	pkgPath string
+}
+
+var tools = map[string]tool{
+	"prometheus":   {"prometheus", "github.com/prometheus/prometheus/cmd/prometheus"},
+	"promtool":     {"prometheus", "github.com/prometheus/prometheus/cmd/promtool"},
+	"alertmanager": {"alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"},
+	"amtool":       {"alertmanager", "github.com/prometheus/alertmanager/cmd/amtool"},
+}
+
+// Path returns the path of the named binary (prometheus, promtool,
+// alertmanager or amtool), building it first if the cache lacks it. Tests
+// that need a real component skip only under -short; otherwise a failed build
+// fails the test.
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: not building the real %s", name)
+	}
+	path, err := Build(name)
+	if err != nil {
+		t.Fatalf("obtaining the real %s: %v", name, err)
+	}
+	return path
+}
+
+// Build returns the path of the named binary, building every binary of its
+// tools module into the cache when missing. Concurrent test processes wait
+// on a file lock instead of building twice.
+func Build(name string) (string, error) {
+	tl, ok := tools[name]
+	if !ok {
+		return "", fmt.Errorf("unknown tool %q", name)
+	}
+	modDir := filepath.Join(repoRoot(), "tools", tl.module)
+	key, err := moduleKey(modDir)
+	if err != nil {
+		return "", err
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	binDir := filepath.Join(base, "videoconduit_exporter", "tools", tl.module+"-"+key)
+	bin := filepath.Join(binDir, name)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return "", err
+	}
+	unlock, err := lock(binDir + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil // another process built it while we waited
+	}
+	var pkgs []string
+	for _, other := range tools {
+		if other.module == tl.module {
+			pkgs = append(pkgs, other.pkgPath)
+		}
+	}
+	tmp, err := os.MkdirTemp(binDir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.Command("go", append([]string{"build", "-o", tmp + string(filepath.Separator)}, pkgs...)...)
+	cmd.Dir = modDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build in %s: %v\n%s", modDir, err, out)
+	}
+	// Rename each binary into place; the one asked for last, so its presence
+	// means the whole module is built.
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.Name() != name {
+			if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(binDir, e.Name())); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := os.Rename(filepath.Join(tmp, name), bin); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// RepoRoot returns the root of the exporter's checkout.
+func RepoRoot() string { return repoRoot() }
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// moduleKey hashes a tools module's go.mod and go.sum, so that a change of a
+// pinned version builds into a fresh cache folder.
+func moduleKey(dir string) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return "", fmt.Errorf("reading tools module: %w", err)
+		}
+		h.Write(b)
+	}
+	h.Write([]byte(runtime.Version()))
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
