@@ -51,6 +51,8 @@ var (
 	jobsVanishedDesc = newDesc("jobs_vanished_total",
 		"Tracked active jobs that the API no longer knows (404); no status is guessed for them."+fromLastPoll,
 		labelJobType)
+	catchupTruncatedDesc = newDesc("catchup_truncated_total",
+		"Polls whose catch-up reached the page bound, leaving older new jobs uncounted (after a long outage or downtime)."+fromLastPoll)
 )
 
 // Exporter health metrics.
@@ -75,6 +77,7 @@ func MetricNames() []string {
 		"videoconduit_credits_refunded_total",
 		"videoconduit_job_failures_total",
 		"videoconduit_jobs_vanished_total",
+		"videoconduit_catchup_truncated_total",
 		"videoconduit_up",
 		"videoconduit_last_poll_success_timestamp_seconds",
 		"videoconduit_poll_duration_seconds",

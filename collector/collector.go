@@ -1,0 +1,312 @@
+// Package collector turns VideoConduit jobs into Prometheus metrics. A
+// background loop polls the API; scrapes are served from an immutable
+// snapshot of the last poll and never call the API.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/videoconduit/videoconduit_exporter/client"
+)
+
+// JobSource is the part of the API client the collector uses.
+type JobSource interface {
+	Pages(ctx context.Context, opts client.ListOptions) iter.Seq2[client.Page, error]
+	GetJob(ctx context.Context, id string) (client.Job, error)
+}
+
+// Config configures a JobCollector.
+type Config struct {
+	Source     JobSource
+	Interval   time.Duration // time between polls
+	PageSize   int           // limit of each list call, 1–100
+	Logger     log.Logger
+	Classifier *FailureClassifier // nil: DefaultFailureClassifier()
+	Now        func() time.Time   // nil: time.Now; tests pass a simulated clock
+	// StateFile, when set, keeps the counters and the position in the job
+	// list across restarts. API names the API in it, so that the state of
+	// another API is not resumed.
+	StateFile string
+	API       string
+}
+
+// JobCollector polls the VideoConduit Jobs API and collects job metrics.
+type JobCollector struct {
+	source     JobSource
+	interval   time.Duration
+	pageSize   int
+	logger     log.Logger
+	classifier *FailureClassifier
+	now        func() time.Time
+	stateFile  string
+	stateAPI   string
+
+	// Label bounds, used only by the polling goroutine.
+	jobTypes, statuses *boundedLabel
+
+	mu        sync.Mutex // one poll at a time; guards the fields below
+	state     *state
+	failures  int    // consecutive failed polls
+	lastCause string // cause of the last failure, logged once per cause
+	saveErr   string // last state-file error, logged once
+
+	snapshot atomic.Pointer[snapshot]
+	ready    atomic.Bool
+
+	pollDuration prometheus.Histogram
+	apiRequests  *prometheus.CounterVec
+	apiDuration  *prometheus.HistogramVec
+}
+
+// snapshot is what a scrape serves: the state of the last successful poll,
+// rendered once, and the outcome of the last poll.
+type snapshot struct {
+	metrics     []prometheus.Metric
+	up          float64
+	lastSuccess float64
+}
+
+// New returns a collector; Run starts its polling.
+func New(cfg Config) (*JobCollector, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("collector: no job source")
+	}
+	if cfg.PageSize < 1 || cfg.PageSize > 100 {
+		return nil, fmt.Errorf("collector: page size %d is outside 1–100", cfg.PageSize)
+	}
+	if cfg.Interval <= 0 {
+		return nil, fmt.Errorf("collector: interval %v must be positive", cfg.Interval)
+	}
+	c := &JobCollector{
+		source:     cfg.Source,
+		interval:   cfg.Interval,
+		pageSize:   cfg.PageSize,
+		logger:     cfg.Logger,
+		classifier: cfg.Classifier,
+		now:        cfg.Now,
+		stateFile:  cfg.StateFile,
+		stateAPI:   cfg.API,
+		jobTypes:   newBoundedLabel(client.JobTypes),
+		statuses:   newBoundedLabel(client.Statuses),
+		state:      newState(),
+		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "poll_duration_seconds",
+			Help:      "Wall time of each poll of the VideoConduit API, successful or not.",
+			Buckets:   []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "api_requests_total",
+			Help:      "Requests to the VideoConduit API by endpoint (list, get) and HTTP status code (error for transport failures).",
+		}, []string{labelEndpoint, labelCode}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "api_request_duration_seconds",
+			Help:      "Latency of requests to the VideoConduit API by endpoint.",
+			Buckets:   []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{labelEndpoint}),
+	}
+	if c.logger == nil {
+		c.logger = log.NewNopLogger()
+	}
+	if c.classifier == nil {
+		c.classifier = DefaultFailureClassifier()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	for _, endpoint := range []string{client.EndpointList, client.EndpointGet} {
+		// Present from the start so rate() over throttling works before the first 429.
+		c.apiRequests.WithLabelValues(endpoint, "429")
+		c.apiDuration.WithLabelValues(endpoint)
+	}
+	if c.stateFile != "" {
+		switch s, err := c.loadState(); {
+		case err != nil:
+			level.Warn(c.logger).Log("msg", "starting afresh: the state file cannot be resumed", "err", err)
+		case s == nil:
+			level.Info(c.logger).Log("msg", "no state file yet; starting afresh", "file", c.stateFile)
+		default:
+			level.Info(c.logger).Log("msg", "resuming from the state file; jobs created while the exporter was down will be counted", "file", c.stateFile, "tracked_jobs", len(s.tracked))
+			c.state = s
+		}
+	}
+	c.snapshot.Store(&snapshot{metrics: c.state.metrics(c.now())})
+	return c, nil
+}
+
+// ObserveRequest records one API request; it is the client's Observe hook.
+func (c *JobCollector) ObserveRequest(endpoint, code string, d time.Duration) {
+	c.apiRequests.WithLabelValues(endpoint, code).Inc()
+	c.apiDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// Ready reports whether a poll has succeeded since start.
+func (c *JobCollector) Ready() bool { return c.ready.Load() }
+
+// Run polls every interval until ctx ends, backing off after failures.
+func (c *JobCollector) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		wait := c.interval
+		if err := c.Poll(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			wait = c.backoff(err)
+		}
+		timer.Reset(wait)
+	}
+}
+
+// backoff returns the wait after a failed poll: the interval doubled for
+// each consecutive failure, capped at ten intervals or five minutes
+// (whichever is shorter, but never below one interval), and never shorter
+// than a wait the API asked for.
+func (c *JobCollector) backoff(err error) time.Duration {
+	c.mu.Lock()
+	n := c.failures
+	c.mu.Unlock()
+	limit := max(c.interval, min(5*time.Minute, 10*c.interval))
+	wait := c.interval
+	for i := 1; i < n && wait < limit; i++ {
+		wait *= 2
+	}
+	wait = min(wait, limit)
+	var se *client.StatusError
+	if errors.As(err, &se) && se.RetryAfter > wait {
+		wait = se.RetryAfter
+	}
+	return wait
+}
+
+// Poll runs one poll now. On success the new state is served; on failure
+// the last good state stays and videoconduit_up becomes 0.
+func (c *JobCollector) Poll(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+	next, err := c.poll(ctx, c.state)
+	c.pollDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.pollFailed(err)
+		down := *c.snapshot.Load()
+		down.up = 0
+		c.snapshot.Store(&down)
+		return err
+	}
+	c.state = next
+	// Saved before it is served: a crash between the two must not let
+	// Prometheus see counts that a restart would take back.
+	c.persist(next)
+	now := c.now()
+	c.snapshot.Store(&snapshot{
+		metrics:     next.metrics(now),
+		up:          1,
+		lastSuccess: float64(now.UnixNano()) / 1e9,
+	})
+	c.ready.Store(true)
+	if c.lastCause != "" {
+		level.Info(c.logger).Log("msg", "polling the VideoConduit API works again", "failed_polls", c.failures)
+	}
+	c.failures, c.lastCause = 0, ""
+	return nil
+}
+
+// persist writes the state file, if any, logging a failure once.
+func (c *JobCollector) persist(s *state) {
+	if c.stateFile == "" {
+		return
+	}
+	err := c.saveState(s)
+	switch {
+	case err == nil && c.saveErr != "":
+		level.Info(c.logger).Log("msg", "state file written again", "file", c.stateFile)
+		c.saveErr = ""
+	case err != nil && err.Error() != c.saveErr:
+		level.Error(c.logger).Log("msg", "cannot write the state file; a restart would lose counts", "err", err)
+		c.saveErr = err.Error()
+	}
+}
+
+// pollFailed logs a failure once per cause, not once per poll, so a long
+// outage leaves one line rather than thousands.
+func (c *JobCollector) pollFailed(err error) {
+	c.failures++
+	cause := failureCause(err)
+	if cause == c.lastCause {
+		level.Debug(c.logger).Log("msg", "poll failed again", "cause", cause, "failed_polls", c.failures, "err", err)
+		return
+	}
+	c.lastCause = cause
+	msg := "polling the VideoConduit API failed; serving the last good state"
+	if cause == "unauthorized" {
+		msg = "the VideoConduit API rejected the API key; give a valid key with --videoconduit.api-key-file or VIDEOCONDUIT_API_KEY"
+	}
+	level.Error(c.logger).Log("msg", msg, "cause", cause, "err", err)
+}
+
+// failureCause names the kind of a poll failure, for logging once per kind.
+func failureCause(err error) string {
+	var se *client.StatusError
+	switch {
+	case errors.Is(err, client.ErrUnauthorized):
+		return "unauthorized"
+	case errors.Is(err, client.ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, client.ErrBadPagination):
+		return "bad_pagination"
+	case errors.Is(err, client.ErrPageTooLarge):
+		return "too_large"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &se):
+		return fmt.Sprintf("http_%d", se.StatusCode)
+	default:
+		return "error"
+	}
+}
+
+// Describe sends every descriptor the collector can produce.
+func (c *JobCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		jobsCreatedDesc, jobsFinishedDesc, jobsActiveDesc, oldestActiveAgeDesc, jobDurationDesc,
+		creditsChargedDesc, creditsRefundedDesc, jobFailuresDesc, jobsVanishedDesc, catchupTruncatedDesc,
+		upDesc, lastPollSuccessDesc,
+	} {
+		ch <- d
+	}
+	c.pollDuration.Describe(ch)
+	c.apiRequests.Describe(ch)
+	c.apiDuration.Describe(ch)
+}
+
+// Collect serves the snapshot of the last poll; it never calls the API.
+func (c *JobCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot.Load()
+	for _, m := range s.metrics {
+		ch <- m
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, s.up)
+	ch <- prometheus.MustNewConstMetric(lastPollSuccessDesc, prometheus.GaugeValue, s.lastSuccess)
+	c.pollDuration.Collect(ch)
+	c.apiRequests.Collect(ch)
+	c.apiDuration.Collect(ch)
+}

@@ -1,0 +1,226 @@
+package collector
+
+import (
+	"maps"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/videoconduit/videoconduit_exporter/client"
+)
+
+type createdKey struct{ jobType, source string }
+type finishedKey struct{ jobType, source, status string }
+type failureKey struct{ jobType, source, reason string }
+type typeStatusKey struct{ jobType, status string }
+
+// trackedJob is what the collector remembers of a job that was pending or
+// processing when last seen: enough to count its end without asking again.
+type trackedJob struct {
+	jobType   string // bounded label value
+	source    string
+	status    string // pending or processing
+	createdAt time.Time
+	credits   int64
+}
+
+// exemplarRef names the latest failed job of a series.
+type exemplarRef struct {
+	jobID string
+	at    time.Time
+}
+
+// durationBuckets are the upper bounds of videoconduit_job_duration_seconds.
+// VideoConduit jobs range from a preview done in seconds to a transcription
+// or download of a long video that takes hours, so the buckets grow roughly
+// ×2–×3 from 1 s to 8 h: each step is a distinction an on-call reader makes
+// ("seconds", "a minute", "ten minutes", "an hour", "hours").
+var durationBuckets = []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800}
+
+// histogram holds one series' observations: per-bucket counts (not
+// cumulative) plus the count and sum.
+type histogram struct {
+	buckets []uint64
+	count   uint64
+	sum     float64
+}
+
+func (h *histogram) observe(v float64) {
+	for i, bound := range durationBuckets {
+		if v <= bound {
+			h.buckets[i]++
+			break
+		}
+	}
+	h.count++
+	h.sum += v
+}
+
+func (h *histogram) cumulative() map[float64]uint64 {
+	out := make(map[float64]uint64, len(durationBuckets))
+	var acc uint64
+	for i, bound := range durationBuckets {
+		acc += h.buckets[i]
+		out[bound] = acc
+	}
+	return out
+}
+
+// state is everything a poll reads and writes. A poll works on a clone and
+// the clone replaces the state only when the whole poll succeeded, so a
+// failed poll changes nothing.
+type state struct {
+	started bool
+	// hwm is the newest created_at seen: the next poll pages down to it.
+	hwm time.Time
+	// recent holds the ids seen with created_at within lookback of hwm, so
+	// ties, late inserts and repeated items are never counted twice.
+	recent  map[string]time.Time
+	tracked map[string]trackedJob
+
+	created       map[createdKey]uint64
+	finished      map[finishedKey]uint64
+	failures      map[failureKey]uint64
+	charged       map[string]int64
+	refunded      map[string]int64
+	vanished      map[string]uint64
+	durations     map[typeStatusKey]*histogram
+	lastFailed    map[failureKey]exemplarRef
+	lastFailedFin map[finishedKey]exemplarRef
+	// truncations counts polls whose catch-up hit maxNewPages.
+	truncations uint64
+}
+
+// newState returns an empty state whose counters already hold a zero for
+// every documented job type, platform and terminal status, so that rate()
+// and alerts work before the first event.
+func newState() *state {
+	s := &state{
+		recent:        map[string]time.Time{},
+		tracked:       map[string]trackedJob{},
+		created:       map[createdKey]uint64{},
+		finished:      map[finishedKey]uint64{},
+		failures:      map[failureKey]uint64{},
+		charged:       map[string]int64{},
+		refunded:      map[string]int64{},
+		vanished:      map[string]uint64{},
+		durations:     map[typeStatusKey]*histogram{},
+		lastFailed:    map[failureKey]exemplarRef{},
+		lastFailedFin: map[finishedKey]exemplarRef{},
+	}
+	for _, t := range client.JobTypes {
+		s.charged[t], s.refunded[t], s.vanished[t] = 0, 0, 0
+		for _, p := range Platforms {
+			s.created[createdKey{t, p}] = 0
+			for _, st := range []string{client.StatusCompleted, client.StatusFailed} {
+				s.finished[finishedKey{t, p, st}] = 0
+			}
+		}
+		for _, st := range []string{client.StatusCompleted, client.StatusFailed} {
+			s.durationOf(t, st)
+		}
+	}
+	return s
+}
+
+func (s *state) clone() *state {
+	c := *s
+	c.recent = maps.Clone(s.recent)
+	c.tracked = maps.Clone(s.tracked)
+	c.created = maps.Clone(s.created)
+	c.finished = maps.Clone(s.finished)
+	c.failures = maps.Clone(s.failures)
+	c.charged = maps.Clone(s.charged)
+	c.refunded = maps.Clone(s.refunded)
+	c.vanished = maps.Clone(s.vanished)
+	c.lastFailed = maps.Clone(s.lastFailed)
+	c.lastFailedFin = maps.Clone(s.lastFailedFin)
+	c.durations = make(map[typeStatusKey]*histogram, len(s.durations))
+	for k, h := range s.durations {
+		hc := *h
+		hc.buckets = append([]uint64(nil), h.buckets...)
+		c.durations[k] = &hc
+	}
+	return &c
+}
+
+func (s *state) durationOf(jobType, status string) *histogram {
+	k := typeStatusKey{jobType, status}
+	h := s.durations[k]
+	if h == nil {
+		h = &histogram{buckets: make([]uint64, len(durationBuckets))}
+		s.durations[k] = h
+	}
+	return h
+}
+
+// metrics renders the state as constant metrics; they are immutable, so a
+// scrape serves them without locks or copies.
+func (s *state) metrics(now time.Time) []prometheus.Metric {
+	out := make([]prometheus.Metric, 0, len(s.created)+len(s.finished)+len(s.failures)+len(s.durations)+64)
+	for k, v := range s.created {
+		out = append(out, prometheus.MustNewConstMetric(jobsCreatedDesc, prometheus.CounterValue, float64(v), k.jobType, k.source))
+	}
+	for k, v := range s.finished {
+		m := prometheus.MustNewConstMetric(jobsFinishedDesc, prometheus.CounterValue, float64(v), k.jobType, k.source, k.status)
+		out = append(out, withExemplar(m, s.lastFailedFin[k]))
+	}
+	for k, v := range s.failures {
+		m := prometheus.MustNewConstMetric(jobFailuresDesc, prometheus.CounterValue, float64(v), k.jobType, k.source, k.reason)
+		out = append(out, withExemplar(m, s.lastFailed[k]))
+	}
+	for t, v := range s.charged {
+		out = append(out, prometheus.MustNewConstMetric(creditsChargedDesc, prometheus.CounterValue, float64(v), t))
+	}
+	for t, v := range s.refunded {
+		out = append(out, prometheus.MustNewConstMetric(creditsRefundedDesc, prometheus.CounterValue, float64(v), t))
+	}
+	for t, v := range s.vanished {
+		out = append(out, prometheus.MustNewConstMetric(jobsVanishedDesc, prometheus.CounterValue, float64(v), t))
+	}
+	out = append(out, prometheus.MustNewConstMetric(catchupTruncatedDesc, prometheus.CounterValue, float64(s.truncations)))
+	for k, h := range s.durations {
+		out = append(out, prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status))
+	}
+	active := map[typeStatusKey]int{}
+	oldest := map[typeStatusKey]time.Time{}
+	for _, t := range client.JobTypes {
+		for _, st := range []string{client.StatusPending, client.StatusProcessing} {
+			active[typeStatusKey{t, st}] = 0
+		}
+	}
+	for _, j := range s.tracked {
+		k := typeStatusKey{j.jobType, j.status}
+		active[k]++
+		if o, ok := oldest[k]; !j.createdAt.IsZero() && (!ok || j.createdAt.Before(o)) {
+			oldest[k] = j.createdAt
+		}
+	}
+	for k, n := range active {
+		age := 0.0
+		if o, ok := oldest[k]; ok && now.After(o) {
+			age = now.Sub(o).Seconds()
+		}
+		out = append(out,
+			prometheus.MustNewConstMetric(jobsActiveDesc, prometheus.GaugeValue, float64(n), k.jobType, k.status),
+			prometheus.MustNewConstMetric(oldestActiveAgeDesc, prometheus.GaugeValue, age, k.jobType, k.status))
+	}
+	return out
+}
+
+// withExemplar attaches the latest failed job id to a failure counter, so a
+// dashboard can jump from a spike to a concrete job.
+func withExemplar(m prometheus.Metric, ref exemplarRef) prometheus.Metric {
+	if ref.jobID == "" {
+		return m
+	}
+	em, err := prometheus.NewMetricWithExemplars(m, prometheus.Exemplar{
+		Value:     1,
+		Labels:    prometheus.Labels{"job_id": ref.jobID},
+		Timestamp: ref.at,
+	})
+	if err != nil { // an id too long for an exemplar: serve the counter alone
+		return m
+	}
+	return em
+}

@@ -1,0 +1,202 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stateFormat identifies the state file's format; a file of another format
+// or program is foreign and ignored.
+const (
+	stateProgram = "videoconduit_exporter"
+	stateVersion = 1
+)
+
+// stateFile is the JSON form of the state kept across restarts: the
+// position in the job list, the tracked jobs and every counter.
+type stateFile struct {
+	Program     string               `json:"program"`
+	Version     int                  `json:"version"`
+	API         string               `json:"api"`
+	SavedAt     time.Time            `json:"saved_at"`
+	HighWater   time.Time            `json:"high_water"`
+	Recent      map[string]time.Time `json:"recent"`
+	Tracked     []trackedRecord      `json:"tracked"`
+	Created     []countRecord        `json:"created"`
+	Finished    []countRecord        `json:"finished"`
+	Failures    []countRecord        `json:"failures"`
+	Charged     []countRecord        `json:"credits_charged"`
+	Refunded    []countRecord        `json:"credits_refunded"`
+	Vanished    []countRecord        `json:"vanished"`
+	Truncations uint64               `json:"catchup_truncations"`
+	Durations   []histogramRecord    `json:"durations"`
+}
+
+type trackedRecord struct {
+	ID        string    `json:"id"`
+	JobType   string    `json:"job_type"`
+	Source    string    `json:"source"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	Credits   int64     `json:"credits"`
+}
+
+// countRecord is one counter series: its label values in the order of the
+// metric's labels, and its value.
+type countRecord struct {
+	Labels []string `json:"labels"`
+	Value  int64    `json:"value"`
+}
+
+type histogramRecord struct {
+	Labels  []string `json:"labels"`
+	Buckets []uint64 `json:"buckets"`
+	Count   uint64   `json:"count"`
+	Sum     float64  `json:"sum"`
+}
+
+func (s *state) toFile(api string, now time.Time) *stateFile {
+	f := &stateFile{
+		Program: stateProgram, Version: stateVersion, API: api, SavedAt: now,
+		HighWater: s.hwm, Recent: s.recent, Truncations: s.truncations,
+	}
+	for id, j := range s.tracked {
+		f.Tracked = append(f.Tracked, trackedRecord{id, j.jobType, j.source, j.status, j.createdAt, j.credits})
+	}
+	for k, v := range s.created {
+		f.Created = append(f.Created, countRecord{[]string{k.jobType, k.source}, int64(v)})
+	}
+	for k, v := range s.finished {
+		f.Finished = append(f.Finished, countRecord{[]string{k.jobType, k.source, k.status}, int64(v)})
+	}
+	for k, v := range s.failures {
+		f.Failures = append(f.Failures, countRecord{[]string{k.jobType, k.source, k.reason}, int64(v)})
+	}
+	for k, v := range s.charged {
+		f.Charged = append(f.Charged, countRecord{[]string{k}, v})
+	}
+	for k, v := range s.refunded {
+		f.Refunded = append(f.Refunded, countRecord{[]string{k}, v})
+	}
+	for k, v := range s.vanished {
+		f.Vanished = append(f.Vanished, countRecord{[]string{k}, int64(v)})
+	}
+	for k, h := range s.durations {
+		f.Durations = append(f.Durations, histogramRecord{[]string{k.jobType, k.status}, h.buckets, h.count, h.sum})
+	}
+	return f
+}
+
+// toState rebuilds a state, admitting every label value it holds through
+// the collector's label bounds so a resumed series keeps its labels.
+func (f *stateFile) toState(c *JobCollector) (*state, error) {
+	s := newState()
+	s.started, s.hwm, s.truncations = true, f.HighWater, f.Truncations
+	for id, t := range f.Recent {
+		s.recent[id] = t
+	}
+	jobType := func(v string) string { return c.jobTypes.value(v) }
+	for _, r := range f.Tracked {
+		s.tracked[r.ID] = trackedJob{jobType(r.JobType), r.Source, r.Status, r.CreatedAt, r.Credits}
+	}
+	for _, table := range []struct {
+		records []countRecord
+		arity   int
+		add     func(l []string, v int64)
+	}{
+		{f.Created, 2, func(l []string, v int64) { s.created[createdKey{jobType(l[0]), l[1]}] += uint64(v) }},
+		{f.Finished, 3, func(l []string, v int64) {
+			s.finished[finishedKey{jobType(l[0]), l[1], c.statuses.value(l[2])}] += uint64(v)
+		}},
+		{f.Failures, 3, func(l []string, v int64) { s.failures[failureKey{jobType(l[0]), l[1], l[2]}] += uint64(v) }},
+		{f.Charged, 1, func(l []string, v int64) { s.charged[jobType(l[0])] += v }},
+		{f.Refunded, 1, func(l []string, v int64) { s.refunded[jobType(l[0])] += v }},
+		{f.Vanished, 1, func(l []string, v int64) { s.vanished[jobType(l[0])] += uint64(v) }},
+	} {
+		for _, r := range table.records {
+			if len(r.Labels) != table.arity || r.Value < 0 {
+				return nil, fmt.Errorf("malformed counter record %v", r)
+			}
+			table.add(r.Labels, r.Value)
+		}
+	}
+	for _, r := range f.Durations {
+		if len(r.Labels) != 2 || len(r.Buckets) != len(durationBuckets) {
+			return nil, fmt.Errorf("malformed histogram record for %v: the bucket layout changed", r.Labels)
+		}
+		h := s.durationOf(jobType(r.Labels[0]), c.statuses.value(r.Labels[1]))
+		for i, n := range r.Buckets {
+			h.buckets[i] += n
+		}
+		h.count += r.Count
+		h.sum += r.Sum
+	}
+	return s, nil
+}
+
+// loadState reads the state file. A missing file is a fresh start; a
+// corrupt or foreign one is logged by the caller and also a fresh start.
+func (c *JobCollector) loadState() (*state, error) {
+	data, err := os.ReadFile(c.stateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state file: %w", err)
+	}
+	var f stateFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt: %w", c.stateFile, err)
+	}
+	switch {
+	case f.Program != stateProgram || f.Version != stateVersion:
+		return nil, fmt.Errorf("state file %s is not a videoconduit_exporter state of format %d (program %q, format %d)", c.stateFile, stateVersion, f.Program, f.Version)
+	case f.API != c.stateAPI:
+		return nil, fmt.Errorf("state file %s belongs to API %q, not %q", c.stateFile, f.API, c.stateAPI)
+	}
+	s, err := f.toState(c)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", c.stateFile, err)
+	}
+	return s, nil
+}
+
+// saveState writes the state atomically: a temporary file in the same
+// folder, synced, then renamed over the old one, so a crash at any point
+// leaves either the old or the new state, never a torn one.
+func (c *JobCollector) saveState(s *state) error {
+	data, err := json.Marshal(s.toFile(c.stateAPI, c.now()))
+	if err != nil {
+		return fmt.Errorf("encoding state: %w", err)
+	}
+	dir := filepath.Dir(c.stateFile)
+	tmp, err := os.CreateTemp(dir, filepath.Base(c.stateFile)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing state file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), c.stateFile); err != nil {
+		return fmt.Errorf("replacing state file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil { // make the rename itself durable
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
