@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -29,6 +30,18 @@ var tools = map[string]tool{
 	"alertmanager": {"alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"},
 	"amtool":       {"alertmanager", "github.com/prometheus/alertmanager/cmd/amtool"},
 }
+
+// versionedModule is, per tools module, the module whose pinned version the
+// binaries report with --version (the upstream release process stamps it
+// with ldflags; a plain go build would leave it empty).
+var versionedModule = map[string]string{
+	"prometheus":   "github.com/prometheus/prometheus",
+	"alertmanager": "github.com/prometheus/alertmanager",
+}
+
+// builderRevision changes whenever the way binaries are built changes, so
+// that binaries cached by an older builder are not reused.
+const builderRevision = "2"
 
 // Path returns the path of the named binary (prometheus, promtool,
 // alertmanager or amtool), building it first if the cache lacks it. Tests
@@ -90,7 +103,12 @@ func Build(name string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.Command("go", append([]string{"build", "-o", tmp + string(filepath.Separator)}, pkgs...)...)
+	version, err := exec.Command("go", "-C", modDir, "list", "-m", "-f", "{{.Version}}", versionedModule[tl.module]).Output()
+	if err != nil {
+		return "", fmt.Errorf("reading the pinned version in %s: %w", modDir, err)
+	}
+	ldflags := "-X github.com/prometheus/common/version.Version=" + strings.TrimPrefix(strings.TrimSpace(string(version)), "v")
+	cmd := exec.Command("go", append([]string{"build", "-ldflags", ldflags, "-o", tmp + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = modDir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build in %s: %v\n%s", modDir, err, out)
@@ -133,7 +151,7 @@ func moduleKey(dir string) (string, error) {
 		}
 		h.Write(b)
 	}
-	h.Write([]byte(runtime.Version()))
+	h.Write([]byte(runtime.Version() + builderRevision))
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 

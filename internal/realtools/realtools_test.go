@@ -10,8 +10,8 @@ import (
 // that each runs and reports the pinned version.
 func TestBinariesRun(t *testing.T) {
 	for name, want := range map[string]string{
-		"prometheus":   "3.",
-		"promtool":     "3.",
+		"prometheus":   "0.316.0",
+		"promtool":     "0.316.0",
 		"alertmanager": "0.30.0",
 		"amtool":       "0.30.0",
 	} {
