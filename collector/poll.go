@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
+	"github.com/videoconduit/videoconduit_exporter/internal/platform"
 )
 
 const (
@@ -253,7 +254,7 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 func (p *poll) newTracked(job client.Job) trackedJob {
 	tj := trackedJob{
 		jobType: p.c.jobTypes.value(job.Type),
-		source:  sourcePlatform(job.SourceURL),
+		source:  platform.Of(job.SourceURL),
 		status:  job.Status,
 		credits: max(0, job.CreditsCharged), // a counter never goes down
 	}

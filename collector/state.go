@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
+	"github.com/videoconduit/videoconduit_exporter/internal/platform"
 )
 
 type createdKey struct{ jobType, source string }
@@ -110,7 +111,7 @@ func newState() *state {
 	}
 	for _, t := range client.JobTypes {
 		s.charged[t], s.refunded[t], s.vanished[t] = 0, 0, 0
-		for _, p := range Platforms {
+		for _, p := range platform.Names {
 			s.created[createdKey{t, p}] = 0
 			for _, st := range []string{client.StatusCompleted, client.StatusFailed} {
 				s.finished[finishedKey{t, p, st}] = 0

@@ -2,18 +2,16 @@ package simulator
 
 import (
 	"strconv"
-	"strings"
+
+	"github.com/videoconduit/videoconduit_exporter/internal/platform"
 )
 
 // PlatformOther is the platform of URLs on hosts outside the table.
-const PlatformOther = "other"
+const PlatformOther = platform.Other
 
 // PlatformNames lists every platform the simulator generates URLs for, "other"
 // (unknown hosts) last.
-var PlatformNames = []string{
-	"youtube", "tiktok", "instagram", "vimeo", "x", "facebook",
-	"twitch", "reddit", "soundcloud", "dailymotion", PlatformOther,
-}
+var PlatformNames = platform.Names
 
 const (
 	alnum     = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -109,46 +107,6 @@ func sourceURL(r *rng, platform string) string {
 	return gens[r.intn(len(gens))](r)
 }
 
-// platformDomains maps registrable domains to platforms; subdomains match too.
-var platformDomains = map[string]string{
-	"youtube.com": "youtube", "youtu.be": "youtube", "youtube-nocookie.com": "youtube",
-	"tiktok.com":    "tiktok",
-	"instagram.com": "instagram", "instagr.am": "instagram",
-	"vimeo.com": "vimeo",
-	"x.com":     "x", "twitter.com": "x",
-	"facebook.com": "facebook", "fb.watch": "facebook", "fb.com": "facebook",
-	"twitch.tv":  "twitch",
-	"reddit.com": "reddit", "redd.it": "reddit",
-	"soundcloud.com":  "soundcloud",
-	"dailymotion.com": "dailymotion", "dai.ly": "dailymotion",
-}
-
 // PlatformOf returns the platform of a source URL as the simulator's truth
 // records it for Submit: a platform name, or "other" for unknown hosts.
-func PlatformOf(sourceURL string) string {
-	host := sourceURL
-	if i := strings.Index(host, "://"); i >= 0 {
-		host = host[i+3:]
-	}
-	if i := strings.IndexAny(host, "/?#"); i >= 0 {
-		host = host[:i]
-	}
-	if i := strings.LastIndexByte(host, '@'); i >= 0 {
-		host = host[i+1:]
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	host = strings.ToLower(host)
-	for host != "" {
-		if p, ok := platformDomains[host]; ok {
-			return p
-		}
-		_, rest, ok := strings.Cut(host, ".")
-		if !ok {
-			break
-		}
-		host = rest
-	}
-	return PlatformOther
-}
+func PlatformOf(sourceURL string) string { return platform.Of(sourceURL) }
