@@ -112,7 +112,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer closeDemo()
 		apiURL = demoURL
 	} else {
-		go reloadKeyOnHangup(ctx, keys)
+		// Registered here, not in the goroutine: a SIGHUP that arrived before
+		// the goroutine ran would otherwise kill the process.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go reloadKeyOnHangup(ctx, hup, keys)
 	}
 
 	var coll *collector.JobCollector
@@ -307,11 +312,8 @@ func newMux(metricsPath string, metrics http.Handler, ready func() bool) (*http.
 	return mux, nil
 }
 
-// reloadKeyOnHangup re-reads the key file on SIGHUP.
-func reloadKeyOnHangup(ctx context.Context, keys *apikey.Source) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadKeyOnHangup re-reads the key file on each SIGHUP from hup.
+func reloadKeyOnHangup(ctx context.Context, hup <-chan os.Signal, keys *apikey.Source) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -58,7 +58,9 @@ const (
 	maxExcerpt = 200
 	// excerptWindow is how much of an error body is read for the excerpt. It
 	// is far larger than the excerpt so that a key starting inside the excerpt
-	// ends inside the window and is redacted whole.
+	// usually ends inside the window and is redacted whole. Folded whitespace
+	// can still bring the window's end into the excerpt: a key cut there is
+	// handled by redactKeyStart.
 	excerptWindow = 4 << 10
 	redacted      = "[REDACTED]"
 )
@@ -71,6 +73,9 @@ func bodyExcerpt(r io.Reader, key string) string {
 	text := strings.ToValidUTF8(string(raw), "")
 	if key != "" {
 		text = strings.ReplaceAll(text, key, redacted)
+		if len(raw) == excerptWindow {
+			text = redactKeyStart(text, key)
+		}
 	}
 	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
@@ -83,6 +88,17 @@ func bodyExcerpt(r io.Reader, key string) string {
 		cut--
 	}
 	return text[:cut]
+}
+
+// redactKeyStart redacts the start of the key where text, cut short by the
+// window, ends with it.
+func redactKeyStart(text, key string) string {
+	for n := min(len(key)-1, len(text)); n > 0; n-- {
+		if strings.HasSuffix(text, key[:n]) {
+			return text[:len(text)-n] + redacted
+		}
+	}
+	return text
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -54,11 +54,16 @@ type JobCollector struct {
 	// Label bounds, used only by the polling goroutine.
 	jobTypes, statuses *boundedLabel
 
-	mu        sync.Mutex // one poll at a time; guards the fields below
-	state     *state
-	failures  int    // consecutive failed polls
-	lastCause string // cause of the last failure, logged once per cause
-	saveErr   string // last state-file error, logged once
+	mu       sync.Mutex // one poll at a time; guards the fields below
+	state    *state
+	failures int // consecutive failed polls
+	// saveFailing is set while the state file cannot be written, so the
+	// error is logged once: its text names a new temporary file each time.
+	saveFailing bool
+	// outageCauses are the causes logged since the last successful poll: a
+	// flapping mix of causes (a 502 page, then an HTML 200) gives one line
+	// per cause, not one per poll.
+	outageCauses map[string]bool
 
 	snapshot atomic.Pointer[snapshot]
 	ready    atomic.Bool
@@ -206,6 +211,9 @@ func (c *JobCollector) Poll(ctx context.Context) error {
 	next, err := c.poll(ctx, c.state)
 	c.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
+		if ctx.Err() != nil {
+			return err // shutting down: not the API's failure, nothing to log or report
+		}
 		c.pollFailed(err)
 		down := *c.snapshot.Load()
 		down.up = 0
@@ -223,10 +231,10 @@ func (c *JobCollector) Poll(ctx context.Context) error {
 		lastSuccess: float64(now.UnixNano()) / 1e9,
 	})
 	c.ready.Store(true)
-	if c.lastCause != "" {
+	if len(c.outageCauses) > 0 {
 		level.Info(c.logger).Log("msg", "polling the VideoConduit API works again", "failed_polls", c.failures)
 	}
-	c.failures, c.lastCause = 0, ""
+	c.failures, c.outageCauses = 0, nil
 	return nil
 }
 
@@ -237,12 +245,12 @@ func (c *JobCollector) persist(s *state) {
 	}
 	err := c.saveState(s)
 	switch {
-	case err == nil && c.saveErr != "":
+	case err == nil && c.saveFailing:
 		level.Info(c.logger).Log("msg", "state file written again", "file", c.stateFile)
-		c.saveErr = ""
-	case err != nil && err.Error() != c.saveErr:
+		c.saveFailing = false
+	case err != nil && !c.saveFailing:
 		level.Error(c.logger).Log("msg", "cannot write the state file; a restart would lose counts", "err", err)
-		c.saveErr = err.Error()
+		c.saveFailing = true
 	}
 }
 
@@ -251,11 +259,14 @@ func (c *JobCollector) persist(s *state) {
 func (c *JobCollector) pollFailed(err error) {
 	c.failures++
 	cause := failureCause(err)
-	if cause == c.lastCause {
+	if c.outageCauses[cause] {
 		level.Debug(c.logger).Log("msg", "poll failed again", "cause", cause, "failed_polls", c.failures, "err", err)
 		return
 	}
-	c.lastCause = cause
+	if c.outageCauses == nil {
+		c.outageCauses = map[string]bool{}
+	}
+	c.outageCauses[cause] = true
 	msg := "polling the VideoConduit API failed; serving the last good state"
 	if cause == "unauthorized" {
 		msg = "the VideoConduit API rejected the API key; give a valid key with --videoconduit.api-key-file or VIDEOCONDUIT_API_KEY"
@@ -277,6 +288,8 @@ func failureCause(err error) string {
 		return "too_large"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, &se) && se.StatusCode >= 500:
+		return "http_5xx" // an outage's gateways answer 500, 502 and 503 in turn: one cause
 	case errors.As(err, &se):
 		return fmt.Sprintf("http_%d", se.StatusCode)
 	default:

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/videoconduit/videoconduit_exporter/internal/platform"
 )
 
 // stateFormat identifies the state file's format; a file of another format
@@ -100,20 +102,33 @@ func (f *stateFile) toState(c *JobCollector) (*state, error) {
 	for id, t := range f.Recent {
 		s.recent[id] = t
 	}
+	// Every label value read back goes through the same bounds as a value
+	// read from the API: a hand-edited file cannot add arbitrary series.
 	jobType := func(v string) string { return c.jobTypes.value(v) }
+	platforms, reasons := map[string]bool{}, map[string]bool{}
+	for _, p := range platform.Names {
+		platforms[p] = true
+	}
+	for _, r := range c.classifier.Reasons() {
+		reasons[r] = true
+	}
+	source := func(v string) string { return known(platforms, v) }
+	reason := func(v string) string { return known(reasons, v) }
 	for _, r := range f.Tracked {
-		s.tracked[r.ID] = trackedJob{jobType(r.JobType), r.Source, r.Status, r.CreatedAt, r.Credits}
+		s.tracked[r.ID] = trackedJob{jobType(r.JobType), source(r.Source), r.Status, r.CreatedAt, r.Credits}
 	}
 	for _, table := range []struct {
 		records []countRecord
 		arity   int
 		add     func(l []string, v int64)
 	}{
-		{f.Created, 2, func(l []string, v int64) { s.created[createdKey{jobType(l[0]), l[1]}] += uint64(v) }},
+		{f.Created, 2, func(l []string, v int64) { s.created[createdKey{jobType(l[0]), source(l[1])}] += uint64(v) }},
 		{f.Finished, 3, func(l []string, v int64) {
-			s.finished[finishedKey{jobType(l[0]), l[1], c.statuses.value(l[2])}] += uint64(v)
+			s.finished[finishedKey{jobType(l[0]), source(l[1]), c.statuses.value(l[2])}] += uint64(v)
 		}},
-		{f.Failures, 3, func(l []string, v int64) { s.failures[failureKey{jobType(l[0]), l[1], l[2]}] += uint64(v) }},
+		{f.Failures, 3, func(l []string, v int64) {
+			s.failures[failureKey{jobType(l[0]), source(l[1]), reason(l[2])}] += uint64(v)
+		}},
 		{f.Charged, 1, func(l []string, v int64) { s.charged[jobType(l[0])] += v }},
 		{f.Refunded, 1, func(l []string, v int64) { s.refunded[jobType(l[0])] += v }},
 		{f.Vanished, 1, func(l []string, v int64) { s.vanished[jobType(l[0])] += uint64(v) }},
@@ -139,9 +154,24 @@ func (f *stateFile) toState(c *JobCollector) (*state, error) {
 	return s, nil
 }
 
+// known returns v if it is one of the allowed values, else "other".
+func known(allowed map[string]bool, v string) string {
+	if allowed[v] {
+		return v
+	}
+	return otherValue
+}
+
 // loadState reads the state file. A missing file is a fresh start; a
 // corrupt or foreign one is logged by the caller and also a fresh start.
 func (c *JobCollector) loadState() (*state, error) {
+	// A crash during a write leaves its temporary file; the state itself is
+	// whole (the rename had not happened), so the leftovers can go.
+	if stale, err := filepath.Glob(c.stateFile + ".tmp-*"); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	data, err := os.ReadFile(c.stateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
