@@ -360,7 +360,7 @@ func (p *parser) items() ([]Job, error) {
 	if p.peek() != '[' {
 		return nil, p.unexpected("want an items array")
 	}
-	items := []Job{}
+	items := make([]Job, 0, itemsCapacity(len(p.buf)-p.pos))
 	err := p.array(func() error {
 		if len(items) == MaxPageItems {
 			return errTooManyItems
@@ -376,6 +376,16 @@ func (p *parser) items() ([]Job, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+// itemsCapacity guesses from the bytes left how many items a page holds, so
+// that the items are allocated once rather than grown by doubling, which
+// doubled the bytes a page's decoding allocates. A list item takes at least
+// some 128 bytes (an id, a type, a status, a URL, a timestamp), and the API
+// sends at most 100 per page.
+func itemsCapacity(rest int) int {
+	const minItemBytes, apiMaxLimit = 128, 100
+	return min(rest/minItemBytes+1, apiMaxLimit)
 }
 
 // boolInto reads a boolean or null into dst; null leaves dst as it was.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/internal/platform"
@@ -90,6 +91,8 @@ type state struct {
 	lastFailedFin map[finishedKey]exemplarRef
 	// truncations counts polls whose catch-up hit maxNewPages.
 	truncations uint64
+	// rendered is shared by every clone of a state: see seriesCache.
+	rendered *seriesCache
 }
 
 // newState returns an empty state whose counters already hold a zero for
@@ -108,6 +111,7 @@ func newState() *state {
 		durations:     map[typeStatusKey]*histogram{},
 		lastFailed:    map[failureKey]exemplarRef{},
 		lastFailedFin: map[finishedKey]exemplarRef{},
+		rendered:      &seriesCache{series: map[seriesKey]renderedSeries{}},
 	}
 	for _, t := range client.JobTypes {
 		s.charged[t], s.refunded[t], s.vanished[t] = 0, 0, 0
@@ -156,32 +160,32 @@ func (s *state) durationOf(jobType, status string) *histogram {
 }
 
 // metrics renders the state as constant metrics; they are immutable, so a
-// scrape serves them without locks or copies.
+// scrape serves them without locks or copies. Only the polling goroutine
+// renders.
 func (s *state) metrics(now time.Time) []prometheus.Metric {
+	r := s.rendered
 	out := make([]prometheus.Metric, 0, len(s.created)+len(s.finished)+len(s.failures)+len(s.durations)+64)
 	for k, v := range s.created {
-		out = append(out, prometheus.MustNewConstMetric(jobsCreatedDesc, prometheus.CounterValue, float64(v), k.jobType, k.source))
+		out = append(out, r.scalar(jobsCreatedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, k.jobType, k.source))
 	}
 	for k, v := range s.finished {
-		m := prometheus.MustNewConstMetric(jobsFinishedDesc, prometheus.CounterValue, float64(v), k.jobType, k.source, k.status)
-		out = append(out, withExemplar(m, s.lastFailedFin[k]))
+		out = append(out, r.scalar(jobsFinishedDesc, prometheus.CounterValue, float64(v), s.lastFailedFin[k], k.jobType, k.source, k.status))
 	}
 	for k, v := range s.failures {
-		m := prometheus.MustNewConstMetric(jobFailuresDesc, prometheus.CounterValue, float64(v), k.jobType, k.source, k.reason)
-		out = append(out, withExemplar(m, s.lastFailed[k]))
+		out = append(out, r.scalar(jobFailuresDesc, prometheus.CounterValue, float64(v), s.lastFailed[k], k.jobType, k.source, k.reason))
 	}
 	for t, v := range s.charged {
-		out = append(out, prometheus.MustNewConstMetric(creditsChargedDesc, prometheus.CounterValue, float64(v), t))
+		out = append(out, r.scalar(creditsChargedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, t))
 	}
 	for t, v := range s.refunded {
-		out = append(out, prometheus.MustNewConstMetric(creditsRefundedDesc, prometheus.CounterValue, float64(v), t))
+		out = append(out, r.scalar(creditsRefundedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, t))
 	}
 	for t, v := range s.vanished {
-		out = append(out, prometheus.MustNewConstMetric(jobsVanishedDesc, prometheus.CounterValue, float64(v), t))
+		out = append(out, r.scalar(jobsVanishedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, t))
 	}
-	out = append(out, prometheus.MustNewConstMetric(catchupTruncatedDesc, prometheus.CounterValue, float64(s.truncations)))
+	out = append(out, r.scalar(catchupTruncatedDesc, prometheus.CounterValue, float64(s.truncations), exemplarRef{}))
 	for k, h := range s.durations {
-		out = append(out, prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status))
+		out = append(out, r.histogram(k, h))
 	}
 	active := map[typeStatusKey]int{}
 	oldest := map[typeStatusKey]time.Time{}
@@ -203,10 +207,116 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 			age = now.Sub(o).Seconds()
 		}
 		out = append(out,
-			prometheus.MustNewConstMetric(jobsActiveDesc, prometheus.GaugeValue, float64(n), k.jobType, k.status),
-			prometheus.MustNewConstMetric(oldestActiveAgeDesc, prometheus.GaugeValue, age, k.jobType, k.status))
+			r.scalar(jobsActiveDesc, prometheus.GaugeValue, float64(n), exemplarRef{}, k.jobType, k.status),
+			r.scalar(oldestActiveAgeDesc, prometheus.GaugeValue, age, exemplarRef{}, k.jobType, k.status))
 	}
 	return out
+}
+
+// seriesCache keeps the metric last rendered for each series with what it
+// showed. Between two polls most series keep their value: the cached,
+// immutable metric is served again. A series whose value changed gets a
+// seriesMetric over the label pairs built for it once, where
+// prometheus.NewConstMetric would build and check them anew. The cache holds
+// one entry per series ever rendered, which the label bounds keep bounded.
+type seriesCache struct {
+	series map[seriesKey]renderedSeries
+}
+
+// seriesKey names a series by its descriptor and label values, in the
+// descriptor's label order.
+type seriesKey struct {
+	desc   *prometheus.Desc
+	labels [3]string
+}
+
+// seriesValue is what a series shows; a histogram's count is its v.
+type seriesValue struct {
+	v, sum float64
+	ex     exemplarRef
+}
+
+type renderedSeries struct {
+	value  seriesValue
+	labels []*dto.LabelPair
+	metric prometheus.Metric
+}
+
+func newSeriesKey(desc *prometheus.Desc, labels []string) seriesKey {
+	k := seriesKey{desc: desc}
+	copy(k.labels[:], labels)
+	return k
+}
+
+// scalar returns the metric of a counter or gauge series, with the exemplar
+// of its latest failed job, if any (counters only).
+func (c *seriesCache) scalar(desc *prometheus.Desc, kind prometheus.ValueType, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
+	k := newSeriesKey(desc, labelValues)
+	value := seriesValue{v: v, ex: ex}
+	r, seen := c.series[k]
+	if seen && r.value == value {
+		return r.metric
+	}
+	if !seen {
+		// A series' first value goes through the library, which checks the
+		// label values and builds the pairs that its later values share.
+		var pb dto.Metric
+		_ = prometheus.MustNewConstMetric(desc, kind, v, labelValues...).Write(&pb) // a constant metric's Write cannot fail
+		r.labels = pb.Label
+	}
+	m := newSeriesMetric(desc, r.labels, kind, v)
+	if em := withExemplar(m, ex); em != prometheus.Metric(m) {
+		// The library's exemplar wrapper writes the exemplar into the point
+		// on every Write, and concurrent scrapes share the point: a data
+		// race. Written once here, the exemplar stays in the series' own
+		// point, which scrapes then only read.
+		var pb dto.Metric
+		_ = em.Write(&pb) // cannot fail: seriesMetric's Write does not
+	}
+	r.value, r.metric = value, m
+	c.series[k] = r
+	return m
+}
+
+func (c *seriesCache) histogram(k typeStatusKey, h *histogram) prometheus.Metric {
+	key := seriesKey{desc: jobDurationDesc, labels: [3]string{k.jobType, k.status}}
+	value := seriesValue{v: float64(h.count), sum: h.sum}
+	if r, ok := c.series[key]; ok && r.value == value {
+		return r.metric
+	}
+	m := prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status)
+	c.series[key] = renderedSeries{value: value, metric: m}
+	return m
+}
+
+// seriesMetric is a constant counter or gauge sharing its series' label
+// pairs. Like the library's constant metrics it hands out its own point, so
+// that a scrape allocates nothing for it.
+type seriesMetric struct {
+	desc    *prometheus.Desc
+	labels  []*dto.LabelPair
+	value   float64
+	isGauge bool
+	counter dto.Counter
+	gauge   dto.Gauge
+}
+
+func newSeriesMetric(desc *prometheus.Desc, labels []*dto.LabelPair, kind prometheus.ValueType, v float64) *seriesMetric {
+	m := &seriesMetric{desc: desc, labels: labels, value: v, isGauge: kind == prometheus.GaugeValue}
+	m.counter.Value, m.gauge.Value = &m.value, &m.value
+	return m
+}
+
+func (m *seriesMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *seriesMetric) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	if m.isGauge {
+		out.Gauge = &m.gauge
+	} else {
+		out.Counter = &m.counter
+	}
+	return nil
 }
 
 // withExemplar attaches the latest failed job id to a failure counter, so a
