@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,7 @@ var tools = map[string]tool{
 	"promtool":     {"prometheus", "github.com/prometheus/prometheus/cmd/promtool"},
 	"alertmanager": {"alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"},
 	"amtool":       {"alertmanager", "github.com/prometheus/alertmanager/cmd/amtool"},
+	"backtest":     {"prometheus", "github.com/videoconduit/videoconduit_exporter/tools/prometheus/backtest"},
 }
 
 // versionedModule is, per tools module, the module whose pinned version the
@@ -140,16 +142,28 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// moduleKey hashes a tools module's go.mod and go.sum, so that a change of a
-// pinned version builds into a fresh cache folder.
+// moduleKey hashes a tools module's go.mod, go.sum and Go files (the
+// backtest is code of our own there), so that a change of a pinned version or
+// of that code builds into a fresh cache folder.
 func moduleKey(dir string) (string, error) {
 	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return "", fmt.Errorf("reading tools module: %w", err)
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
+		if name := d.Name(); name != "go.mod" && name != "go.sum" && !strings.HasSuffix(name, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		h.Write([]byte(path[len(dir):] + "\x00"))
 		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading tools module: %w", err)
 	}
 	h.Write([]byte(runtime.Version() + builderRevision))
 	return hex.EncodeToString(h.Sum(nil))[:16], nil

@@ -1,0 +1,199 @@
+package main
+
+import "time"
+
+// Scenario is one simulated day: the healthy traffic of jobTypes changed by
+// effects, and the incidents those effects are. Times are offsets from the
+// day's midnight; a day without incidents is healthy all through.
+type Scenario struct {
+	Name      string
+	About     string
+	Failures  []FailureEffect
+	Surges    []Surge
+	Stalls    []Stall
+	Faults    []Fault
+	Incidents []Incident
+}
+
+// FailureEffect raises the failure probability of matching jobs from their
+// healthy ratio to Prob, linearly between From and RampEnd, then holds it
+// until To. Failures above the healthy ratio take Reasons (nil: the healthy
+// reasons).
+type FailureEffect struct {
+	From, RampEnd, To time.Duration
+	JobType, Source   string // "" matches all
+	Prob              float64
+	Reasons           []weighted
+}
+
+// Surge multiplies the creation rate of a job type.
+type Surge struct {
+	From, To time.Duration
+	JobType  string
+	Factor   float64
+}
+
+// Stall stops the workers of a job type: nothing starts or finishes.
+type Stall struct {
+	From, To time.Duration
+	JobType  string
+}
+
+// FaultKind is a fault of the exporter or of the API it polls.
+type FaultKind string
+
+const (
+	exporterDown FaultKind = "exporter process down" // scrapes fail; restart without state file
+	targetGone   FaultKind = "target gone from discovery"
+	apiErrors    FaultKind = "API answers 5xx" // every poll fails
+	apiThrottled FaultKind = "API answers 429" // half the calls, retried
+	pollHung     FaultKind = "poll loop hung"  // no poll completes
+)
+
+type Fault struct {
+	Kind     FaultKind
+	From, To time.Duration
+}
+
+// Incident is a period the rules must report. It counts as caught when an
+// alert of at least severity Need that matches Expect starts firing no later
+// than Deadline after Start. Any page between From and 30 minutes after End
+// that matches Expect belongs to the incident; every other page is false.
+type Incident struct {
+	Name     string
+	From     time.Duration // when the degradation begins
+	Start    time.Duration // when it becomes an incident: the clock for time to fire
+	End      time.Duration
+	Need     string // critical (a page) or warning (a ticket)
+	Deadline time.Duration
+	Expect   []Match
+}
+
+// Match names an alert and the labels it must carry to be a right answer.
+type Match struct {
+	Alert  string
+	Labels map[string]string
+}
+
+// attributionTail is how long after an incident ends an alert that matches
+// it still belongs to it: slow windows keep seeing the incident.
+const attributionTail = 30 * time.Minute
+
+const pageDeadline = 10 * time.Minute
+
+// What a platform blocking downloads looks like in the failure reasons: a
+// sign-in wall (classified private), 429s, and messages no pattern knows.
+var platformBlockReasons = []weighted{{"private", .4}, {"rate_limited", .3}, {"other", .2}, {"unavailable", .1}}
+
+// What a bad worker release looks like.
+var workerBugReasons = []weighted{{"internal", .5}, {"timeout", .3}, {"other", .2}}
+
+func hm(h, m int) time.Duration { return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute }
+
+func onJobType(jt string, alerts ...string) []Match {
+	var ms []Match
+	for _, a := range alerts {
+		ms = append(ms, Match{a, map[string]string{"job_type": jt}})
+	}
+	return ms
+}
+
+// youtubeOutage is YouTube downloads failing at 90% (80-100% in any
+// 10-minute window) for 20 minutes from the given time.
+func youtubeOutage(at time.Duration) ([]FailureEffect, Incident) {
+	end := at + 20*time.Minute
+	return []FailureEffect{{From: at, RampEnd: at, To: end, JobType: "download", Source: "youtube", Prob: 0.9, Reasons: platformBlockReasons}},
+		Incident{
+			Name: "YouTube downloads fail at 90% from " + fmtClock(at) + " for 20m", From: at, Start: at, End: end, Need: "critical", Deadline: pageDeadline,
+			Expect: append([]Match{{"VideoConduitSourceFailureSpike", map[string]string{"job_type": "download", "source": "youtube"}}},
+				onJobType("download", "VideoConduitJobFailureSpike", "VideoConduitJobFailureRatioHigh",
+					"VideoConduitErrorBudgetBurnFast", "VideoConduitErrorBudgetBurnMedium", "VideoConduitRefundSpike")...),
+		}
+}
+
+func scenarios() []*Scenario {
+	dayOutage, dayIncident := youtubeOutage(hm(14, 0))
+	nightOutage, nightIncident := youtubeOutage(hm(3, 0))
+	// At 1 YouTube download a minute, the 5 failures that tell an outage
+	// from a night's scattered failures take 5-6 minutes to happen, and
+	// each failed job first runs for its minute or so.
+	nightIncident.Deadline = 15 * time.Minute
+
+	// The ramp's incident starts where the failure ratio crosses the 10%
+	// that the failure-ratio alert pages on.
+	rampFrom, rampEnd, rampTo, rampTop := hm(8, 0), hm(12, 0), hm(13, 0), 0.4
+	rampStart := rampFrom + time.Duration(float64(rampEnd-rampFrom)*(0.10-0.03)/(rampTop-0.03)).Truncate(time.Second)
+
+	return []*Scenario{
+		{Name: "clean-day", About: "healthy traffic all day"},
+		{
+			Name:      "youtube-outage",
+			About:     "YouTube downloads fail at 90% from 03:00 to 03:20 (1 YouTube download/min) and from 14:00 to 14:20 (10/min)",
+			Failures:  append(nightOutage, dayOutage...),
+			Incidents: []Incident{nightIncident, dayIncident},
+		},
+		quietNight(),
+		{
+			Name:     "slow-ramp",
+			About:    "download failures (a worker bug) ramp from 3% at 08:00 to 40% at 12:00, hold, recover at 13:00; the incident starts when they cross 10%",
+			Failures: []FailureEffect{{From: rampFrom, RampEnd: rampEnd, To: rampTo, JobType: "download", Prob: rampTop, Reasons: workerBugReasons}},
+			Incidents: []Incident{{
+				Name: "download failures cross 10% on a ramp", From: rampFrom, Start: rampStart, End: rampTo, Need: "critical", Deadline: pageDeadline,
+				Expect: append(onJobType("download", "VideoConduitJobFailureRatioHigh", "VideoConduitJobFailureSpike",
+					"VideoConduitErrorBudgetBurnFast", "VideoConduitErrorBudgetBurnMedium", "VideoConduitErrorBudgetBurnSlow", "VideoConduitRefundSpike"),
+					Match{"VideoConduitSourceFailureSpike", map[string]string{"job_type": "download"}}),
+			}},
+		},
+		{
+			Name: "exporter-outage",
+			About: "the exporter process is down 10:00-10:30 (restarts without state file), the API answers 5xx 12:00-12:30, " +
+				"its target is gone 15:00-15:20, the API rate-limits half the calls 17:00-18:00, the poll loop hangs 20:00-20:20",
+			Faults: []Fault{
+				{exporterDown, hm(10, 0), hm(10, 30)}, {apiErrors, hm(12, 0), hm(12, 30)}, {targetGone, hm(15, 0), hm(15, 20)},
+				{apiThrottled, hm(17, 0), hm(18, 0)}, {pollHung, hm(20, 0), hm(20, 20)},
+			},
+			Incidents: []Incident{
+				{Name: "exporter down", From: hm(10, 0), Start: hm(10, 0), End: hm(10, 30), Need: "critical", Deadline: pageDeadline,
+					Expect: []Match{{Alert: "VideoConduitExporterDown"}}},
+				{Name: "API down", From: hm(12, 0), Start: hm(12, 0), End: hm(12, 30), Need: "critical", Deadline: pageDeadline,
+					Expect: []Match{{Alert: "VideoConduitAPIDown"}, {Alert: "VideoConduitAPIServerErrors"}}},
+				{Name: "target gone", From: hm(15, 0), Start: hm(15, 0), End: hm(15, 20), Need: "critical", Deadline: pageDeadline,
+					Expect: []Match{{Alert: "VideoConduitExporterAbsent"}}},
+				{Name: "API rate-limits", From: hm(17, 0), Start: hm(17, 0), End: hm(18, 0), Need: "warning", Deadline: 30 * time.Minute,
+					Expect: []Match{{Alert: "VideoConduitAPIRateLimited"}}},
+				{Name: "poll loop hung", From: hm(20, 0), Start: hm(20, 0), End: hm(20, 20), Need: "critical", Deadline: pageDeadline,
+					Expect: []Match{{Alert: "VideoConduitPollStale"}}},
+			},
+		},
+		{
+			Name:   "stall-and-runaway",
+			About:  "download workers stop 11:00-11:45 (jobs pile up pending, then drain); a runaway client creates 8 times the usual transcribe jobs 15:00-17:00",
+			Stalls: []Stall{{From: hm(11, 0), To: hm(11, 45), JobType: "download"}},
+			Surges: []Surge{{From: hm(15, 0), To: hm(17, 0), JobType: "transcribe", Factor: 8}},
+			Incidents: []Incident{
+				// Telling "nothing finishes" from "jobs are slow" needs a
+				// window longer than jobs normally take: 10 minutes plus the
+				// 5-minute `for`, hence 20 minutes rather than 10.
+				{Name: "downloads stall", From: hm(11, 0), Start: hm(11, 0), End: hm(11, 45), Need: "critical", Deadline: 20 * time.Minute,
+					Expect: onJobType("download", "VideoConduitThroughputStalled", "VideoConduitJobsStuck")},
+				{Name: "transcribe spend x8", From: hm(15, 0), Start: hm(15, 0), End: hm(17, 0), Need: "warning", Deadline: time.Hour,
+					Expect: onJobType("transcribe", "VideoConduitCreditSpendHigh", "VideoConduitRefundSpike")},
+			},
+		},
+	}
+}
+
+// quietNight halves the night's traffic (a download every 1-2 minutes, a
+// translate job every 20) and doubles every job type's failure ratio: single
+// failures scattered through the night, one out of two jobs here and there.
+func quietNight() *Scenario {
+	sc := &Scenario{
+		Name:  "quiet-night",
+		About: "00:00-06:00 half the usual night traffic, and failures scattered at twice the usual ratio for every job type",
+	}
+	for _, jt := range jobTypes {
+		sc.Surges = append(sc.Surges, Surge{From: 0, To: hm(6, 0), JobType: jt.name, Factor: 0.5})
+		sc.Failures = append(sc.Failures, FailureEffect{From: 0, To: hm(6, 0), JobType: jt.name, Prob: 2 * jt.failRatio})
+	}
+	return sc
+}
