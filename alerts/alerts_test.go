@@ -25,19 +25,6 @@ var ruleFiles = []string{"videoconduit.rules.yml", "videoconduit.alerts.yml"}
 
 const runbookBase = "https://github.com/videoconduit/videoconduit_exporter/blob/main/alerts/runbook.md#"
 
-type rule struct {
-	Record      string            `yaml:"record"`
-	Alert       string            `yaml:"alert"`
-	Expr        string            `yaml:"expr"`
-	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations"`
-}
-
-type ruleGroup struct {
-	Name  string `yaml:"name"`
-	Rules []rule `yaml:"rules"`
-}
-
 type unitTestFile struct {
 	RuleFiles      []string `yaml:"rule_files"`
 	GroupEvalOrder []string `yaml:"group_eval_order"`
@@ -51,6 +38,11 @@ type unitTestFile struct {
 		} `yaml:"alert_rule_test"`
 	} `yaml:"tests"`
 }
+
+type (
+	rule      = Rule
+	ruleGroup = RuleGroup
+)
 
 func readYAML(t *testing.T, path string, into any) {
 	t.Helper()

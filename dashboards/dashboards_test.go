@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/videoconduit/videoconduit_exporter/alerts"
 	"github.com/videoconduit/videoconduit_exporter/collector"
 	"github.com/videoconduit/videoconduit_exporter/internal/realtools"
 )
@@ -38,6 +39,12 @@ var (
 	histogramSuffixes = []string{"_bucket", "_sum", "_count"}
 	labelValuesQuery  = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
 	validUID          = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+)
+
+type (
+	ruleFile  = alerts.RuleFile
+	ruleGroup = alerts.RuleGroup
+	rule      = alerts.Rule
 )
 
 func readDashboard(t *testing.T, name string) []byte {
@@ -432,21 +439,6 @@ func knownMetrics() map[string]bool {
 		}
 	}
 	return known
-}
-
-type ruleFile struct {
-	Groups []ruleGroup `yaml:"groups"`
-}
-
-type ruleGroup struct {
-	Name  string `yaml:"name"`
-	Rules []rule `yaml:"rules"`
-}
-
-type rule struct {
-	Record string `yaml:"record,omitempty"`
-	Alert  string `yaml:"alert,omitempty"`
-	Expr   string `yaml:"expr"`
 }
 
 // alertRules reads the rule files in alerts/ and returns the names they record

@@ -9,26 +9,16 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/videoconduit/videoconduit_exporter/alerts"
 )
 
-// ruleFile is a Prometheus rule file.
-type ruleFile struct {
-	Groups []ruleGroup `yaml:"groups"`
-}
-
-type ruleGroup struct {
-	Name  string `yaml:"name"`
-	Rules []rule `yaml:"rules"`
-}
-
-type rule struct {
-	Record      string            `yaml:"record,omitempty"`
-	Alert       string            `yaml:"alert,omitempty"`
-	Expr        string            `yaml:"expr"`
-	For         string            `yaml:"for,omitempty"`
-	Labels      map[string]string `yaml:"labels,omitempty"`
-	Annotations map[string]string `yaml:"annotations,omitempty"`
-}
+// The rule-file types are the alerts package's.
+type (
+	ruleFile  = alerts.RuleFile
+	ruleGroup = alerts.RuleGroup
+	rule      = alerts.Rule
+)
 
 // shippedRules reads the rule files that examples/prometheus.yml loads, by path.
 func shippedRules() (map[string]ruleFile, error) {
