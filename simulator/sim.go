@@ -391,22 +391,24 @@ func (s *Sim) Submit(jobType, sourceURL string, credits int64) string {
 // expires_at; errorMessage becomes error_message whatever the status, and a
 // failed job's reason is the class its message reads as (ReasonOther if none).
 func (s *Sim) SetStatus(id, status, errorMessage string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advance()
-	j, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	j.scripted = true
-	j.reason = classify(errorMessage)
-	s.setStatus(j, status, errorMessage)
-	return nil
+	return s.change(id, func(j *job) {
+		j.scripted = true
+		j.reason = classify(errorMessage)
+		s.setStatus(j, status, errorMessage)
+	})
 }
 
 // Delete makes the API forget a job: GET answers 404 and lists skip it. No
 // event is recorded, and an active job leaves the active set.
 func (s *Sim) Delete(id string) error {
+	return s.change(id, func(j *job) {
+		j.deleted = true
+		delete(s.active, j)
+	})
+}
+
+// change applies a scripted change to a job at the world's present.
+func (s *Sim) change(id string, apply func(*job)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance()
@@ -414,8 +416,7 @@ func (s *Sim) Delete(id string) error {
 	if err != nil {
 		return err
 	}
-	j.deleted = true
-	delete(s.active, j)
+	apply(j)
 	return nil
 }
 
