@@ -32,6 +32,7 @@ import (
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
 	"github.com/videoconduit/videoconduit_exporter/internal/apikey"
+	"github.com/videoconduit/videoconduit_exporter/internal/exposition"
 )
 
 const exporterName = "videoconduit_exporter"
@@ -147,17 +148,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(versioncollector.NewCollector(exporterName), coll)
-	handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	// The job series change once per poll and are encoded once per poll;
+	// the registry holds what changes between scrapes.
+	live := prometheus.NewRegistry()
+	live.MustRegister(versioncollector.NewCollector(exporterName), coll.Health())
+	var handler http.Handler = exposition.NewHandler(exposition.Opts{
+		Snapshot:            coll.JobMetrics,
+		Live:                live,
 		ErrorLog:            stdlog.New(log.NewStdlibAdapter(level.Error(logger)), "", 0),
-		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: opts.maxRequests,
-		EnableOpenMetrics:   true,
 	})
 	if !opts.noExporterMetrics {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		handler = promhttp.InstrumentMetricHandler(reg, handler)
+		live.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		handler = promhttp.InstrumentMetricHandler(live, handler)
 	}
 	mux, err := newMux(opts.metricsPath, handler, coll.Ready)
 	if err != nil {

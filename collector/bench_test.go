@@ -20,6 +20,7 @@ import (
 	"github.com/videoconduit/videoconduit_exporter/bench/naive"
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
+	"github.com/videoconduit/videoconduit_exporter/internal/exposition"
 	"github.com/videoconduit/videoconduit_exporter/simulator"
 )
 
@@ -207,24 +208,36 @@ func BenchmarkScrape(b *testing.B) {
 			}
 			b.ReportMetric(float64(series), "series")
 		})
-		b.Run(card.name+"/step=text", func(b *testing.B) {
-			benchHandler(b, handler, acceptText, false, series)
-		})
-		b.Run(card.name+"/step=openmetrics-gzip", func(b *testing.B) {
-			benchHandler(b, handler, acceptOpenMetrics, true, series)
-		})
-		b.Run(card.name+"/step=openmetrics-gzip-poll-in-flight", func(b *testing.B) {
-			api.stall = newStall()
-			polled := make(chan error, 1)
-			go func() { polled <- w.coll.Poll(context.Background()) }()
-			<-api.stall.entered
-			benchHandler(b, handler, acceptOpenMetrics, true, series)
-			close(api.stall.release)
-			if err := <-polled; err != nil {
-				b.Fatal(err)
-			}
-			api.stall = nil
-		})
+		// promhttp gathers and encodes every series on every scrape;
+		// main.go's exposition handler encodes the job series once per poll.
+		live := prometheus.NewRegistry()
+		live.MustRegister(w.coll.Health())
+		for _, h := range []struct {
+			name    string
+			handler http.Handler
+		}{
+			{"promhttp", handler},
+			{"exposition", exposition.NewHandler(exposition.Opts{Snapshot: w.coll.JobMetrics, Live: live})},
+		} {
+			b.Run(card.name+"/step=text/handler="+h.name, func(b *testing.B) {
+				benchHandler(b, h.handler, acceptText, false, series)
+			})
+			b.Run(card.name+"/step=openmetrics-gzip/handler="+h.name, func(b *testing.B) {
+				benchHandler(b, h.handler, acceptOpenMetrics, true, series)
+			})
+			b.Run(card.name+"/step=openmetrics-gzip-poll-in-flight/handler="+h.name, func(b *testing.B) {
+				api.stall = newStall()
+				polled := make(chan error, 1)
+				go func() { polled <- w.coll.Poll(context.Background()) }()
+				<-api.stall.entered
+				benchHandler(b, h.handler, acceptOpenMetrics, true, series)
+				close(api.stall.release)
+				if err := <-polled; err != nil {
+					b.Fatal(err)
+				}
+				api.stall = nil
+			})
+		}
 	}
 }
 

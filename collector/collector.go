@@ -76,9 +76,54 @@ type JobCollector struct {
 // snapshot is what a scrape serves: the state of the last successful poll,
 // rendered once, and the outcome of the last poll.
 type snapshot struct {
-	metrics     []prometheus.Metric
+	jobs        *jobMetrics
 	up          float64
 	lastSuccess float64
+}
+
+// jobMetrics are the job series of one successful poll. They never change:
+// the next successful poll makes new ones.
+type jobMetrics struct {
+	metrics []prometheus.Metric
+}
+
+// jobDescs are the descriptors of the job series.
+var jobDescs = []*prometheus.Desc{
+	jobsCreatedDesc, jobsFinishedDesc, jobsActiveDesc, oldestActiveAgeDesc, jobDurationDesc,
+	creditsChargedDesc, creditsRefundedDesc, jobFailuresDesc, jobsVanishedDesc, catchupTruncatedDesc,
+}
+
+func (j *jobMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range jobDescs {
+		ch <- d
+	}
+}
+
+func (j *jobMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range j.metrics {
+		ch <- m
+	}
+}
+
+// healthMetrics are the exporter's own series: the outcome of the last poll,
+// poll durations and API requests. They change between polls.
+type healthMetrics struct{ c *JobCollector }
+
+func (h healthMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- upDesc
+	ch <- lastPollSuccessDesc
+	h.c.pollDuration.Describe(ch)
+	h.c.apiRequests.Describe(ch)
+	h.c.apiDuration.Describe(ch)
+}
+
+func (h healthMetrics) Collect(ch chan<- prometheus.Metric) {
+	s := h.c.snapshot.Load()
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, s.up)
+	ch <- prometheus.MustNewConstMetric(lastPollSuccessDesc, prometheus.GaugeValue, s.lastSuccess)
+	h.c.pollDuration.Collect(ch)
+	h.c.apiRequests.Collect(ch)
+	h.c.apiDuration.Collect(ch)
 }
 
 // New returns a collector; Run starts its polling.
@@ -147,7 +192,7 @@ func New(cfg Config) (*JobCollector, error) {
 			c.state = s
 		}
 	}
-	c.snapshot.Store(&snapshot{metrics: c.state.metrics(c.now())})
+	c.snapshot.Store(&snapshot{jobs: &jobMetrics{c.state.metrics(c.now())}})
 	return c, nil
 }
 
@@ -226,7 +271,7 @@ func (c *JobCollector) Poll(ctx context.Context) error {
 	c.persist(next)
 	now := c.now()
 	c.snapshot.Store(&snapshot{
-		metrics:     next.metrics(now),
+		jobs:        &jobMetrics{next.metrics(now)},
 		up:          1,
 		lastSuccess: float64(now.UnixNano()) / 1e9,
 	})
@@ -297,29 +342,25 @@ func failureCause(err error) string {
 	}
 }
 
+// JobMetrics returns the job series of the last successful poll. The value
+// returned never changes, so a caller may keep what it derives from it (the
+// encoded exposition) until JobMetrics returns another.
+func (c *JobCollector) JobMetrics() prometheus.Collector { return c.snapshot.Load().jobs }
+
+// Health returns the collector of the exporter's own series (videoconduit_up,
+// the last successful poll, poll durations, API requests), which change
+// between polls.
+func (c *JobCollector) Health() prometheus.Collector { return healthMetrics{c} }
+
 // Describe sends every descriptor the collector can produce.
 func (c *JobCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		jobsCreatedDesc, jobsFinishedDesc, jobsActiveDesc, oldestActiveAgeDesc, jobDurationDesc,
-		creditsChargedDesc, creditsRefundedDesc, jobFailuresDesc, jobsVanishedDesc, catchupTruncatedDesc,
-		upDesc, lastPollSuccessDesc,
-	} {
-		ch <- d
-	}
-	c.pollDuration.Describe(ch)
-	c.apiRequests.Describe(ch)
-	c.apiDuration.Describe(ch)
+	c.JobMetrics().Describe(ch)
+	c.Health().Describe(ch)
 }
 
-// Collect serves the snapshot of the last poll; it never calls the API.
+// Collect serves the snapshot of the last poll, then the exporter's own
+// series; it never calls the API.
 func (c *JobCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.snapshot.Load()
-	for _, m := range s.metrics {
-		ch <- m
-	}
-	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, s.up)
-	ch <- prometheus.MustNewConstMetric(lastPollSuccessDesc, prometheus.GaugeValue, s.lastSuccess)
-	c.pollDuration.Collect(ch)
-	c.apiRequests.Collect(ch)
-	c.apiDuration.Collect(ch)
+	c.JobMetrics().Collect(ch)
+	c.Health().Collect(ch)
 }
