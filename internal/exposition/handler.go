@@ -101,35 +101,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 	format := expfmt.NegotiateAccept(req.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	filter := nameFilter(req)
-	cached := snap.in(format, filter == nil, h.logError)
+	gzipped := acceptsGzip(req)
+	cached := snap.in(format, gzipped && filter == nil, h.logError)
 
 	w.Header().Add(headerVary, "Accept")
 	w.Header().Add(headerVary, "Accept-Encoding")
 	w.Header().Set(headerContentType, string(format))
+	if gzipped {
+		w.Header().Set(headerContentEncoding, "gzip")
+	}
 
 	// The live families and the format's end (# EOF in OpenMetrics).
 	tail := tailBuffers.Get().(*bytes.Buffer)
 	defer tailBuffers.Put(tail)
 	tail.Reset()
 	enc := expfmt.NewEncoder(tail, format)
-	for _, mf := range live {
-		if filter != nil && !filter[mf.GetName()] {
-			continue
-		}
-		if err := enc.Encode(mf); err != nil {
-			h.logError("error encoding metric family:", err)
-		}
-	}
+	encodeFamilies(tail, enc, live, filter, h.logError)
 	if closer, ok := enc.(expfmt.Closer); ok {
 		if err := closer.Close(); err != nil {
 			h.logError("error encoding metric family:", err)
 		}
 	}
 
-	gzipped := acceptsGzip(req)
-	if gzipped {
-		w.Header().Set(headerContentEncoding, "gzip")
-	}
 	switch {
 	case gzipped && filter == nil:
 		err = cached.gzip.writeWith(w, tail.Bytes())
@@ -312,19 +305,28 @@ type familyRange struct {
 
 func encode(families []*dto.MetricFamily, format expfmt.Format, logError func(...any)) *encoding {
 	var body bytes.Buffer
-	enc := expfmt.NewEncoder(&body, format)
-	e := &encoding{families: make([]familyRange, 0, len(families))}
+	ranges := encodeFamilies(&body, expfmt.NewEncoder(&body, format), families, nil, logError)
+	return &encoding{body: body.Bytes(), families: ranges}
+}
+
+// encodeFamilies encodes the families filter names (all of them if filter
+// is nil) with enc, which writes to buf, and says where each one went. A
+// family that fails to encode is logged and left out whole.
+func encodeFamilies(buf *bytes.Buffer, enc expfmt.Encoder, families []*dto.MetricFamily, filter map[string]bool, logError func(...any)) []familyRange {
+	ranges := make([]familyRange, 0, len(families))
 	for _, mf := range families {
-		start := body.Len()
-		if err := enc.Encode(mf); err != nil {
-			logError("error encoding metric family:", err)
-			body.Truncate(start) // no half family
+		if filter != nil && !filter[mf.GetName()] {
 			continue
 		}
-		e.families = append(e.families, familyRange{name: mf.GetName(), start: start, end: body.Len()})
+		start := buf.Len()
+		if err := enc.Encode(mf); err != nil {
+			logError("error encoding metric family:", err)
+			buf.Truncate(start)
+			continue
+		}
+		ranges = append(ranges, familyRange{name: mf.GetName(), start: start, end: buf.Len()})
 	}
-	e.body = body.Bytes()
-	return e
+	return ranges
 }
 
 // gzipPrefix is the start of a gzip stream: the header and the snapshot's

@@ -391,7 +391,12 @@ func TestLiveErrorsServeTheRest(t *testing.T) {
 		Name: proto.String("test_live"), Help: proto.String("Live."), Type: dto.MetricType_GAUGE.Enum(),
 		Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(2)}}},
 	}
-	f := newFixture(t, Opts{Live: failingGatherer{families: []*dto.MetricFamily{shadow, own}}})
+	// A counter family without counter values cannot be encoded.
+	broken := &dto.MetricFamily{
+		Name: proto.String("test_broken_total"), Help: proto.String("Broken."), Type: dto.MetricType_COUNTER.Enum(),
+		Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(1)}}},
+	}
+	f := newFixture(t, Opts{Live: failingGatherer{families: []*dto.MetricFamily{shadow, broken, own}}})
 	got := get(t, f.handler, "/metrics", acceptText, acceptGzip)
 	body := string(got.body)
 	if got.status != http.StatusOK || !strings.Contains(body, "test_live 2\n") || !strings.Contains(body, `test_jobs_active{job_type="download"} 5`) {
@@ -400,8 +405,11 @@ func TestLiveErrorsServeTheRest(t *testing.T) {
 	if strings.Contains(body, "test_jobs_active 99") || strings.Count(body, "# TYPE test_jobs_active ") != 1 {
 		t.Errorf("the shadowing live family was served:\n%s", body)
 	}
+	if strings.Contains(body, "test_broken") {
+		t.Errorf("a part of the family that failed to encode was served:\n%s", body)
+	}
 	logged := strings.Join(f.errors.all(), "")
-	for _, want := range []string{"collector broke", "test_jobs_active is also in the snapshot"} {
+	for _, want := range []string{"collector broke", "test_jobs_active is also in the snapshot", "error encoding metric family"} {
 		if !strings.Contains(logged, want) {
 			t.Errorf("log %q lacks %q", logged, want)
 		}
