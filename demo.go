@@ -53,6 +53,11 @@ func (d *demoOptions) validate() error {
 // demoWeek is how far ahead the demo schedules incidents.
 const demoWeek = 7 * 24 * time.Hour
 
+// demoRetention is how long the demo's API keeps finished jobs. The demo may
+// run for days at ~90 jobs a minute; the exporter pages back only to the
+// newest jobs and follows active ones, which are never forgotten.
+const demoRetention = time.Hour
+
 // startDemo serves a simulated API on a loopback port and returns its URL.
 // Its world alternates: a YouTube download failure spike, then, half a
 // period later, a stall of transcriptions.
@@ -71,6 +76,7 @@ func startDemo(d demoOptions, logger log.Logger) (string, func(), error) {
 		Start:     start,
 		History:   5000,
 		Incidents: incidents,
+		Retention: demoRetention,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -44,18 +43,12 @@ func jobsSegment(jobs []*job, f filter) segment {
 
 // segments returns where the jobs passing f can be, in ascending position
 // order. Each costs what the filter needs and no more: active statuses come
-// from the active index, never from the history; a type from its own index of
-// live jobs; the untouched history only when it can hold a match.
+// from the active index, already in order, never from the history; a type
+// from its own index of live jobs; the untouched history only when it can
+// hold a match.
 func (s *Sim) segments(f filter) []segment {
 	if client.IsActive(f.status) {
-		var act []*job
-		for j := range s.active {
-			if f.matches(j) {
-				act = append(act, j)
-			}
-		}
-		slices.SortFunc(act, func(a, b *job) int { return cmp.Compare(a.pos, b.pos) })
-		return []segment{jobsSegment(act, f)}
+		return []segment{jobsSegment(s.active[activeKey{f.status, f.jobType}], f)}
 	}
 	var segs []segment
 	historyCanMatch := (f.status == "" || f.status == client.StatusCompleted || f.status == client.StatusFailed) &&
@@ -127,7 +120,7 @@ func (s *Sim) collect(f filter, from int, down bool, n int) []*job {
 }
 
 // total is one past the newest position.
-func (s *Sim) total() int { return s.hist.n + len(s.live) }
+func (s *Sim) total() int { return s.nextPos }
 
 // cursorBody is what an opaque cursor holds: the position to continue below.
 // The created_at is there to look like the API's own cursors; only pos counts.

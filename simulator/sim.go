@@ -46,6 +46,16 @@ type Config struct {
 	// advances, without any simulator lock held: a test may move the clock
 	// or call the Sim from it.
 	OnRequest func(*http.Request)
+	// Retention bounds what a long-running world holds (the demo runs for
+	// days); 0 keeps everything. Live jobs that finished (their last move
+	// to a status other than pending or processing) more than Retention ago
+	// are forgotten like jobs the account no longer has: lists skip them and
+	// GET answers 404. Events older than Retention are dropped, so Events
+	// and TruthSince are exact only for windows within it. Pending and
+	// processing jobs and the old history are always kept. Pruning runs at
+	// most once per Retention/4 of world time (and at least a second apart),
+	// so what it drops may outlive Retention by up to that much.
+	Retention time.Duration
 }
 
 // EventKind says what happened to a job.
@@ -90,6 +100,9 @@ type job struct {
 	reason   string
 	deleted  bool
 	scripted bool // SetStatus took over: scheduled moves no longer apply
+	// finished is the exact world time of the last move to a terminal
+	// status, which Retention counts from.
+	finished time.Time
 
 	// Drawn at creation, applied when the job finishes by itself.
 	fail     bool
@@ -113,12 +126,14 @@ type Sim struct {
 	world         rng       // draws of the world, in time order
 	faultRNG      rng       // draws of faults, kept apart so requests do not change the world
 	queue         timeline
-	live          []*job
+	live          []*job // ascending position; Retention may leave gaps
 	liveByType    map[string][]*job
 	byID          map[string]*job // live and materialised old jobs
 	oldTouched    map[int]*job    // materialised old jobs by index
 	oldTouchedIdx []int           // the keys of oldTouched, ascending
-	active        map[*job]struct{}
+	active        activeIndex
+	nextPos       int // position of the next live job: pruning must not reuse one
+	nextPrune     time.Time
 	events        []Event
 	knownTypes    map[string]bool
 	knownStatuses map[string]bool
@@ -137,7 +152,7 @@ func New(cfg Config) *Sim {
 		liveByType:    map[string][]*job{},
 		byID:          map[string]*job{},
 		oldTouched:    map[int]*job{},
-		active:        map[*job]struct{}{},
+		active:        activeIndex{},
 		knownTypes:    map[string]bool{},
 		knownStatuses: map[string]bool{},
 		requests:      map[string]int{},
@@ -162,6 +177,7 @@ func New(cfg Config) *Sim {
 		start = s.clock.Now()
 	}
 	s.now = start
+	s.nextPrune = start.Add(s.cfg.Retention) // nothing can be older before then
 	seed := uint64(cfg.Seed)
 	s.world = rng{s: mix64(seed ^ 0x5157_0001)}
 	s.faultRNG = rng{s: mix64(seed ^ 0x5157_0002)}
@@ -177,6 +193,7 @@ func New(cfg Config) *Sim {
 		rates[name] = p.PerMinute
 	}
 	s.hist = newHistory(seed, cfg.History, cfg.HistorySpan, start, newWeighted(rates))
+	s.nextPos = s.hist.n
 	types := make([]string, 0, len(s.profiles))
 	for name := range s.profiles {
 		types = append(types, name)
@@ -223,10 +240,14 @@ func (s *Sim) advance() {
 				s.finishByItself(m.job)
 			}
 		}
+		// Inside the loop, so a clock that jumps days ahead does not pile up
+		// days of jobs before the first prune.
+		s.maybePrune()
 	}
 	if to.After(s.now) {
 		s.now = to
 	}
+	s.maybePrune()
 }
 
 // draft is a generated job's fate, drawn when it is created.
@@ -311,7 +332,7 @@ func (s *Sim) releaseFromStalls(jobType, platform string, t time.Time) time.Time
 // addLive creates a pending job at the world's present and records its creation.
 func (s *Sim) addLive(id, jobType, url, platform string, credits int64, at time.Time) *job {
 	j := &job{
-		pos:      s.hist.n + len(s.live),
+		pos:      s.nextPos,
 		platform: platform,
 		j: client.Job{
 			ID:             id,
@@ -324,10 +345,11 @@ func (s *Sim) addLive(id, jobType, url, platform string, credits int64, at time.
 		},
 	}
 	j.result, j.file = drawResult(&s.world, jobType)
+	s.nextPos++
 	s.live = append(s.live, j)
 	s.liveByType[jobType] = append(s.liveByType[jobType], j)
 	s.byID[id] = j
-	s.active[j] = struct{}{}
+	s.active.add(j)
 	s.knownTypes[jobType] = true
 	s.events = append(s.events, Event{Kind: Created, Time: at, Job: j.j, Platform: platform})
 	return j
@@ -352,16 +374,17 @@ func (s *Sim) finishByItself(j *job) {
 // setStatus moves a job at the world's present: terminal statuses get
 // completed_at and their result or error, and record a Finished event.
 func (s *Sim) setStatus(j *job, status, message string) {
+	s.active.remove(j) // filed under the status it leaves
 	j.j.Status = status
 	j.j.ErrorMessage = message
 	j.j.DownloadURL, j.j.ResultData = "", nil
 	j.j.CompletedAt, j.j.ExpiresAt = time.Time{}, time.Time{}
 	s.knownStatuses[status] = true
 	if client.IsActive(status) {
-		s.active[j] = struct{}{}
+		s.active.add(j)
 		return
 	}
-	delete(s.active, j)
+	j.finished = s.now
 	j.j.CompletedAt = s.stamp(s.now)
 	reason := ""
 	switch status {
@@ -403,7 +426,7 @@ func (s *Sim) SetStatus(id, status, errorMessage string) error {
 func (s *Sim) Delete(id string) error {
 	return s.change(id, func(j *job) {
 		j.deleted = true
-		delete(s.active, j)
+		s.active.remove(j)
 	})
 }
 
@@ -438,7 +461,8 @@ func (s *Sim) lookup(id string) (*job, error) {
 }
 
 // Events returns the events of the live world strictly after since, in time
-// order, after advancing the world to the clock.
+// order, after advancing the world to the clock. With a Retention, those
+// older than it may be gone.
 func (s *Sim) Events(since time.Time) []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -485,12 +509,14 @@ func (s *Sim) TruthSince(since time.Time) Truth {
 			}
 		}
 	}
-	for j := range s.active {
-		k := [2]string{j.j.Type, j.j.Status}
-		t.Active[k]++
-		if old, ok := t.OldestActive[k]; !ok || j.j.CreatedAt.Before(old) {
-			t.OldestActive[k] = j.j.CreatedAt
+	for k, list := range s.active {
+		if k.jobType == "" || len(list) == 0 {
+			continue
 		}
+		key := [2]string{k.jobType, k.status}
+		t.Active[key] = len(list)
+		// created_at never decreases with position, so the first is the oldest.
+		t.OldestActive[key] = list[0].j.CreatedAt
 	}
 	return t
 }
