@@ -50,6 +50,13 @@ func TestEndToEndFailureSpikePagesAPerson(t *testing.T) {
 		t.Errorf("labels of the notified alert = %v, want %v", alert.Labels, want)
 	}
 	checkAnnotations(t, alert, s.fastAlert.Annotations)
+	// The description names the top failure reason, which Prometheus queried
+	// from the exporter's failure counters: the incident's YouTube videos
+	// are unavailable.
+	if want := "Top reason: unavailable ("; !strings.Contains(alert.Annotations["description"], want) {
+		t.Errorf("description %q does not say %q", alert.Annotations["description"], want)
+	}
+	t.Logf("the page's description: %s", alert.Annotations["description"])
 	// Prometheus sends the time the alert fired as startsAt: it went
 	// pending `for` earlier, which must be in the incident, not before it.
 	pendingFor, err := model.ParseDuration(s.fastAlert.For)
@@ -170,6 +177,7 @@ func (s *stack) requireRulesHealthy(t *testing.T) {
 
 // checkAnnotations requires the alert's annotations to be the rule's
 // templates, rendered: each {{ $labels.x }} replaced by the alert's label x,
+// a {{ range }}, {{ with }} or {{ if }} block rendered once or not at all, and
 // every other action by some text.
 func checkAnnotations(t *testing.T, a alertPayload, templates map[string]string) {
 	t.Helper()
@@ -177,33 +185,68 @@ func checkAnnotations(t *testing.T, a alertPayload, templates map[string]string)
 		t.Errorf("annotations %v, want the keys of %v", a.Annotations, templates)
 	}
 	for key, tmpl := range templates {
-		re := renderedPattern(tmpl, a.Labels)
+		re, err := renderedPattern(tmpl, a.Labels)
+		if err != nil {
+			t.Errorf("annotation %s: %v", key, err)
+			continue
+		}
 		if got := a.Annotations[key]; !re.MatchString(got) {
 			t.Errorf("annotation %s = %q, want the rendering of %q (%s)", key, got, tmpl, re)
 		}
 	}
 }
 
-var templateAction = regexp.MustCompile(`\{\{.*?\}\}`)
+var (
+	templateAction = regexp.MustCompile(`(?s)\{\{(-\s)?(.*?)(\s-)?\}\}`)
+	labelAction    = regexp.MustCompile(`^\s*\$labels\.(\w+)\s*$`)
+	blockAction    = regexp.MustCompile(`^\s*(range|with|if)\s`)
+	endAction      = regexp.MustCompile(`^\s*end\s*$`)
+)
 
-var labelAction = regexp.MustCompile(`^\{\{-?\s*\$labels\.(\w+)\s*-?\}\}$`)
-
-func renderedPattern(tmpl string, labels map[string]string) *regexp.Regexp {
+// renderedPattern turns a template into a regexp of its renderings. The
+// {{- and -}} markers trim the whitespace beside them, as text/template does.
+func renderedPattern(tmpl string, labels map[string]string) (*regexp.Regexp, error) {
 	var b strings.Builder
 	b.WriteString("^")
+	text, trimNext, open := "", false, 0
+	writeText := func(trimRight bool) {
+		if trimNext {
+			text = strings.TrimLeft(text, " \t\r\n")
+		}
+		if trimRight {
+			text = strings.TrimRight(text, " \t\r\n")
+		}
+		b.WriteString(regexp.QuoteMeta(text))
+	}
 	last := 0
-	for _, loc := range templateAction.FindAllStringIndex(tmpl, -1) {
-		b.WriteString(regexp.QuoteMeta(tmpl[last:loc[0]]))
-		if m := labelAction.FindStringSubmatch(tmpl[loc[0]:loc[1]]); m != nil {
-			b.WriteString(regexp.QuoteMeta(labels[m[1]]))
-		} else {
+	for _, m := range templateAction.FindAllStringSubmatchIndex(tmpl, -1) {
+		text = tmpl[last:m[0]]
+		writeText(m[2] >= 0)
+		action := tmpl[m[4]:m[5]]
+		switch {
+		case labelAction.MatchString(action):
+			b.WriteString(regexp.QuoteMeta(labels[labelAction.FindStringSubmatch(action)[1]]))
+		case blockAction.MatchString(action):
+			b.WriteString("(?:")
+			open++
+		case endAction.MatchString(action):
+			if open == 0 {
+				return nil, fmt.Errorf("template %q: {{ end }} without a block", tmpl)
+			}
+			b.WriteString(")?")
+			open--
+		default:
 			b.WriteString(`[^{}]+`) // rendered, so no template braces left
 		}
-		last = loc[1]
+		trimNext, last = m[6] >= 0, m[1]
 	}
-	b.WriteString(regexp.QuoteMeta(tmpl[last:]))
+	if open != 0 {
+		return nil, fmt.Errorf("template %q: a block without {{ end }}", tmpl)
+	}
+	text = tmpl[last:]
+	writeText(false)
 	b.WriteString("$")
-	return regexp.MustCompile(b.String())
+	return regexp.Compile(b.String())
 }
 
 // TestEndToEndCriticalInhibitsWarningOfTheSameJobType checks the inhibition
