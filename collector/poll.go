@@ -36,24 +36,18 @@ const (
 	maxLookupsPerPoll = 500
 )
 
-// poll is one pass over the API. It works on next, a clone of the current
+// poll is one pass over the API. It works on next, a fork of the current
 // state, which replaces the state only if the whole pass succeeds.
 type poll struct {
-	c          *JobCollector
-	next       *state
-	now        time.Time
-	seenActive map[string]bool // ids listed as pending/processing this pass
-	lookups    int
-	truncated  bool
+	c         *JobCollector
+	next      *state
+	now       time.Time
+	lookups   int
+	truncated bool
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
-	p := &poll{
-		c:          c,
-		next:       prev.clone(),
-		now:        c.now(),
-		seenActive: map[string]bool{},
-	}
+	p := &poll{c: c, next: prev.fork(), now: c.now()}
 	var err error
 	if prev.started {
 		err = p.run(ctx, p.pageNew, p.refreshActive, p.resolveMissing)
@@ -61,8 +55,10 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		err = p.run(ctx, p.trackActive, p.learnNewest)
 	}
 	if err != nil {
+		p.next.undo(prev)
 		return nil, err
 	}
+	p.next.commit()
 	p.next.started = true
 	if p.truncated {
 		p.next.truncations++
@@ -91,7 +87,7 @@ func (p *poll) run(ctx context.Context, steps ...func(context.Context) error) er
 func (p *poll) trackActive(ctx context.Context) error {
 	return p.eachActive(ctx, func(job client.Job) error {
 		if client.IsActive(job.Status) {
-			p.next.tracked[job.ID] = p.newTracked(job)
+			p.update(job, p.newTracked(job))
 		}
 		return nil
 	})
@@ -111,7 +107,7 @@ func (p *poll) learnNewest(ctx context.Context) error {
 		}
 		p.remember(job, true)
 		if _, ok := p.next.tracked[job.ID]; !ok && client.IsActive(job.Status) {
-			p.next.tracked[job.ID] = p.newTracked(job)
+			p.update(job, p.newTracked(job))
 		}
 		return true, nil
 	})
@@ -144,13 +140,13 @@ func (p *poll) resolveMissing(ctx context.Context) error {
 	}
 	var todo []missing
 	for id, tj := range p.next.tracked {
-		if !p.seenActive[id] {
+		if tj.seen != p.next.polls {
 			todo = append(todo, missing{id, tj})
 		}
 	}
 	// Oldest first, so that under the lookup budget no job waits forever.
 	slices.SortFunc(todo, func(a, b missing) int {
-		return cmp.Or(a.tj.createdAt.Compare(b.tj.createdAt), cmp.Compare(a.id, b.id))
+		return cmp.Or(cmp.Compare(a.tj.created.sec, b.tj.created.sec), cmp.Compare(a.tj.created.nsec, b.tj.created.nsec), cmp.Compare(a.id, b.id))
 	})
 	for _, m := range todo {
 		if p.lookups >= maxLookupsPerPoll {
@@ -159,8 +155,8 @@ func (p *poll) resolveMissing(ctx context.Context) error {
 		}
 		job, err := p.get(ctx, m.id)
 		if errors.Is(err, client.ErrNotFound) {
-			p.next.vanished[m.tj.jobType]++
-			delete(p.next.tracked, m.id)
+			p.next.vanished[p.next.labels.value(m.tj.jobType)]++
+			p.next.untrack(m.id)
 			continue
 		}
 		if err != nil {
@@ -182,8 +178,9 @@ func (p *poll) observe(ctx context.Context, job client.Job, inNewPages bool) err
 	tj, tracked := p.next.tracked[job.ID]
 	if _, seen := p.next.recent[job.ID]; !seen && !tracked {
 		tj = p.newTracked(job)
-		p.next.created[createdKey{tj.jobType, tj.source}]++
-		p.next.charged[tj.jobType] += tj.credits
+		jobType := p.next.labels.value(tj.jobType)
+		p.next.created[createdKey{jobType, p.next.labels.value(tj.source)}]++
+		p.next.charged[jobType] += tj.credits
 	} else if !tracked {
 		return nil // finished before: a repeat, or a stale listing
 	}
@@ -217,49 +214,52 @@ func (p *poll) update(job client.Job, tj trackedJob) {
 		p.finish(job, tj)
 		return
 	}
-	tj.status = job.Status
-	p.next.tracked[job.ID] = tj
-	p.seenActive[job.ID] = true
+	tj.status = p.next.labels.id(job.Status)
+	tj.seen = p.next.polls
+	p.next.track(job.ID, tj)
 }
 
 // finish counts a job's end: once, since the job then leaves the tracked set
 // and stays in recent for as long as a list may show it again.
 func (p *poll) finish(job client.Job, tj trackedJob) {
 	s := p.next
+	jobType, source := s.labels.value(tj.jobType), s.labels.value(tj.source)
 	status := p.c.statuses.value(job.Status)
-	fk := finishedKey{tj.jobType, tj.source, status}
+	fk := finishedKey{jobType, source, status}
 	s.finished[fk]++
 	if job.Status == client.StatusFailed {
-		s.refunded[tj.jobType] += tj.credits
-		rk := failureKey{tj.jobType, tj.source, p.c.classifier.Classify(job.ErrorMessage)}
+		s.refunded[jobType] += tj.credits
+		rk := failureKey{jobType, source, p.c.classifier.Classify(job.ErrorMessage)}
 		s.failures[rk]++
 		ref := exemplarRef{jobID: job.ID, at: p.now}
 		s.lastFailed[rk], s.lastFailedFin[fk] = ref, ref
 	}
-	created := tj.createdAt
+	created := tj.created.time()
 	if p.plausible(job.CreatedAt) {
 		created = job.CreatedAt
 	}
 	if !created.IsZero() && !job.CompletedAt.IsZero() && !job.CompletedAt.Before(created) {
-		s.durationOf(tj.jobType, status).observe(job.CompletedAt.Sub(created).Seconds())
+		s.durationOf(jobType, status).observe(job.CompletedAt.Sub(created).Seconds())
 	}
-	delete(s.tracked, job.ID)
+	s.untrack(job.ID)
 	// Remembered for at least the lookback, so that a stale list showing the
 	// job as still active or as new cannot count it again.
 	if at, ok := s.recent[job.ID]; !ok || at.Before(s.hwm) {
-		s.recent[job.ID] = cmp.Or(s.hwm, p.now)
+		s.setRecent(job.ID, cmp.Or(s.hwm, p.now))
 	}
 }
 
+// newTracked is what a job first seen is known by; update gives it its
+// status, if it stays tracked.
 func (p *poll) newTracked(job client.Job) trackedJob {
+	labels := p.next.labels
 	tj := trackedJob{
-		jobType: p.c.jobTypes.value(job.Type),
-		source:  platform.Of(job.SourceURL),
-		status:  job.Status,
+		jobType: labels.id(p.c.jobTypes.value(job.Type)),
+		source:  labels.id(platform.Of(job.SourceURL)),
 		credits: max(0, job.CreditsCharged), // a counter never goes down
 	}
 	if p.plausible(job.CreatedAt) {
-		tj.createdAt = job.CreatedAt
+		tj.created = instantOf(job.CreatedAt)
 	}
 	return tj
 }
@@ -279,7 +279,15 @@ func (p *poll) remember(job client.Job, movesHighWater bool) {
 	if at.IsZero() {
 		at = p.now
 	}
-	p.next.recent[job.ID] = at
+	// Most jobs a poll lists, the long-running active ones, were created
+	// before the lookback: the end of the poll would drop their entry again
+	// (the window only moves forward), so they get none, rather than a
+	// map entry each for the length of the poll.
+	if at.Before(p.next.hwm.Add(-lookback)) {
+		p.next.forgetRecent(job.ID)
+		return
+	}
+	p.next.setRecent(job.ID, at)
 }
 
 // plausible reports whether a created_at can be trusted for ordering.

@@ -18,12 +18,40 @@ type typeStatusKey struct{ jobType, status string }
 
 // trackedJob is what the collector remembers of a job that was pending or
 // processing when last seen: enough to count its end without asking again.
+// There is one per active job, possibly tens of thousands, so it is kept
+// small (32 bytes, where strings and a time.Time took 80): its labels are
+// numbers in the state's labelTable and its creation time an instant.
 type trackedJob struct {
-	jobType   string // bounded label value
-	source    string
-	status    string // pending or processing
-	createdAt time.Time
-	credits   int64
+	created instant // zero when unknown
+	credits int64
+	// seen is the number of the last poll that listed the job as active.
+	seen                    uint32
+	jobType, source, status uint8 // in the state's labelTable
+}
+
+// sameAs reports whether two records differ at most in their seen mark,
+// which a failed poll need not undo: the next poll has another number.
+func (j trackedJob) sameAs(o trackedJob) bool {
+	j.seen = o.seen
+	return j == o
+}
+
+// instant is a time.Time without its location, which a creation time does
+// not need: 12 bytes instead of 24.
+type instant struct {
+	sec  int64 // since 0001-01-01 UTC, so that the zero time is the zero instant
+	nsec int32
+}
+
+// zeroToUnix is the number of seconds from 0001-01-01 to 1970-01-01 UTC.
+const zeroToUnix = 62135596800
+
+func instantOf(t time.Time) instant {
+	return instant{sec: t.Unix() + zeroToUnix, nsec: int32(t.Nanosecond())}
+}
+
+func (i instant) time() time.Time {
+	return time.Unix(i.sec-zeroToUnix, int64(i.nsec)).UTC()
 }
 
 // exemplarRef names the latest failed job of a series.
@@ -68,8 +96,8 @@ func (h *histogram) cumulative() map[float64]uint64 {
 	return out
 }
 
-// state is everything a poll reads and writes. A poll works on a clone and
-// the clone replaces the state only when the whole poll succeeded, so a
+// state is everything a poll reads and writes. A poll works on a fork (see
+// fork) that replaces the state only when the whole poll succeeded, so a
 // failed poll changes nothing.
 type state struct {
 	started bool
@@ -79,6 +107,15 @@ type state struct {
 	// ties, late inserts and repeated items are never counted twice.
 	recent  map[string]time.Time
 	tracked map[string]trackedJob
+	// While a poll runs on a fork that shares recent and tracked with its
+	// state, these keep what the poll changed in them; nil otherwise.
+	recentUndo  changes[time.Time]
+	trackedUndo changes[trackedJob]
+	// polls numbers the polls, for the seen marks of the tracked jobs.
+	polls uint32
+	// labels is shared by every fork of a state: it only grows, within the
+	// label bounds.
+	labels *labelTable
 
 	created       map[createdKey]uint64
 	finished      map[finishedKey]uint64
@@ -112,6 +149,7 @@ func newState() *state {
 		lastFailed:    map[failureKey]exemplarRef{},
 		lastFailedFin: map[finishedKey]exemplarRef{},
 		rendered:      &seriesCache{series: map[seriesKey]renderedSeries{}},
+		labels:        newLabelTable(),
 	}
 	for _, t := range client.JobTypes {
 		s.charged[t], s.refunded[t], s.vanished[t] = 0, 0, 0
@@ -128,10 +166,14 @@ func newState() *state {
 	return s
 }
 
-func (s *state) clone() *state {
+// fork returns the state a poll works on. The counters, bounded by the
+// label caps, are copied. recent and tracked grow with the active jobs: a
+// copy at every poll would hold them twice in memory, so a fork of a state
+// that has polled changes them in place and keeps what it changed, for undo
+// to put back if the poll fails. A state that never polled has them empty
+// and its first poll fills them: there a copy is the cheaper way.
+func (s *state) fork() *state {
 	c := *s
-	c.recent = maps.Clone(s.recent)
-	c.tracked = maps.Clone(s.tracked)
 	c.created = maps.Clone(s.created)
 	c.finished = maps.Clone(s.finished)
 	c.failures = maps.Clone(s.failures)
@@ -146,7 +188,91 @@ func (s *state) clone() *state {
 		hc.buckets = append([]uint64(nil), h.buckets...)
 		c.durations[k] = &hc
 	}
+	if s.started {
+		c.recentUndo, c.trackedUndo = changes[time.Time]{}, changes[trackedJob]{}
+	} else {
+		c.recent, c.tracked = maps.Clone(s.recent), maps.Clone(s.tracked)
+		c.recentUndo, c.trackedUndo = nil, nil
+	}
+	c.polls++
 	return &c
+}
+
+// undo puts back what this fork changed in the maps it shares with prev, the
+// state it was forked from, after a failed poll. Only the poll count stays
+// advanced, so that the seen marks the failed poll left never match a later
+// poll.
+func (s *state) undo(prev *state) {
+	s.recentUndo.undo(s.recent)
+	s.trackedUndo.undo(s.tracked)
+	prev.polls = s.polls
+}
+
+// commit makes this fork's changes final, once its poll succeeded.
+func (s *state) commit() {
+	s.recentUndo, s.trackedUndo = nil, nil
+}
+
+func (s *state) track(id string, tj trackedJob) {
+	if old, ok := s.tracked[id]; !ok || !old.sameAs(tj) {
+		s.trackedUndo.keep(s.tracked, id)
+	}
+	s.tracked[id] = tj
+}
+
+func (s *state) untrack(id string) {
+	if _, ok := s.tracked[id]; ok {
+		s.trackedUndo.keep(s.tracked, id)
+		delete(s.tracked, id)
+	}
+}
+
+func (s *state) setRecent(id string, at time.Time) {
+	if old, ok := s.recent[id]; !ok || old != at {
+		s.recentUndo.keep(s.recent, id)
+	}
+	s.recent[id] = at
+}
+
+func (s *state) forgetRecent(id string) {
+	if _, ok := s.recent[id]; ok {
+		s.recentUndo.keep(s.recent, id)
+		delete(s.recent, id)
+	}
+}
+
+// prior is a key's value before a poll first changed it.
+type prior[V any] struct {
+	value   V
+	existed bool
+}
+
+// changes keeps, for a map that a poll changes in place, the value each key
+// it changed had before, so that undo can put the map back as it was. A nil
+// changes keeps nothing: the map is the poll's own.
+type changes[V any] map[string]prior[V]
+
+// keep records the value of k in m, unless an earlier change of this poll
+// did: the value before the poll is the one to put back.
+func (c changes[V]) keep(m map[string]V, k string) {
+	if c == nil {
+		return
+	}
+	if _, kept := c[k]; kept {
+		return
+	}
+	v, ok := m[k]
+	c[k] = prior[V]{v, ok}
+}
+
+func (c changes[V]) undo(m map[string]V) {
+	for k, p := range c {
+		if p.existed {
+			m[k] = p.value
+		} else {
+			delete(m, k)
+		}
+	}
 }
 
 func (s *state) durationOf(jobType, status string) *histogram {
@@ -195,10 +321,11 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 		}
 	}
 	for _, j := range s.tracked {
-		k := typeStatusKey{j.jobType, j.status}
+		k := typeStatusKey{s.labels.value(j.jobType), s.labels.value(j.status)}
 		active[k]++
-		if o, ok := oldest[k]; !j.createdAt.IsZero() && (!ok || j.createdAt.Before(o)) {
-			oldest[k] = j.createdAt
+		created := j.created.time()
+		if o, ok := oldest[k]; !created.IsZero() && (!ok || created.Before(o)) {
+			oldest[k] = created
 		}
 	}
 	for k, n := range active {
