@@ -148,7 +148,7 @@ func newState() *state {
 		durations:     map[typeStatusKey]*histogram{},
 		lastFailed:    map[failureKey]exemplarRef{},
 		lastFailedFin: map[finishedKey]exemplarRef{},
-		rendered:      &seriesCache{series: map[seriesKey]renderedSeries{}},
+		rendered:      &seriesCache{series: map[seriesKey]*renderedSeries{}},
 		labels:        newLabelTable(),
 	}
 	for _, t := range client.JobTypes {
@@ -347,7 +347,7 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 // prometheus.NewConstMetric would build and check them anew. The cache holds
 // one entry per series ever rendered, which the label bounds keep bounded.
 type seriesCache struct {
-	series map[seriesKey]renderedSeries
+	series map[seriesKey]*renderedSeries // pointers: a changed value is one lookup, no second hash
 }
 
 // seriesKey names a series by its descriptor and label values, in the
@@ -380,16 +380,17 @@ func newSeriesKey(desc *prometheus.Desc, labels []string) seriesKey {
 func (c *seriesCache) scalar(desc *prometheus.Desc, kind prometheus.ValueType, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
 	k := newSeriesKey(desc, labelValues)
 	value := seriesValue{v: v, ex: ex}
-	r, seen := c.series[k]
-	if seen && r.value == value {
+	r := c.series[k]
+	if r != nil && r.value == value {
 		return r.metric
 	}
-	if !seen {
+	if r == nil {
 		// A series' first value goes through the library, which checks the
 		// label values and builds the pairs that its later values share.
 		var pb dto.Metric
 		_ = prometheus.MustNewConstMetric(desc, kind, v, labelValues...).Write(&pb) // a constant metric's Write cannot fail
-		r.labels = pb.Label
+		r = &renderedSeries{labels: pb.Label}
+		c.series[k] = r
 	}
 	m := newSeriesMetric(desc, r.labels, kind, v)
 	if em := withExemplar(m, ex); em != prometheus.Metric(m) {
@@ -401,19 +402,22 @@ func (c *seriesCache) scalar(desc *prometheus.Desc, kind prometheus.ValueType, v
 		_ = em.Write(&pb) // cannot fail: seriesMetric's Write does not
 	}
 	r.value, r.metric = value, m
-	c.series[k] = r
 	return m
 }
 
 func (c *seriesCache) histogram(k typeStatusKey, h *histogram) prometheus.Metric {
 	key := seriesKey{desc: jobDurationDesc, labels: [3]string{k.jobType, k.status}}
 	value := seriesValue{v: float64(h.count), sum: h.sum}
-	if r, ok := c.series[key]; ok && r.value == value {
+	r := c.series[key]
+	if r != nil && r.value == value {
 		return r.metric
 	}
-	m := prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status)
-	c.series[key] = renderedSeries{value: value, metric: m}
-	return m
+	if r == nil {
+		r = &renderedSeries{}
+		c.series[key] = r
+	}
+	r.value, r.metric = value, prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status)
+	return r.metric
 }
 
 // seriesMetric is a constant counter or gauge sharing its series' label
