@@ -19,6 +19,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,9 @@ type Opts struct {
 type Handler struct {
 	opts     Opts
 	inFlight chan struct{}
+	// compressors bounds the scrapes that compress their live series at
+	// once; more would only queue for the CPUs, each holding a compressor.
+	compressors chan struct{}
 
 	mu      sync.Mutex
 	encoded *encodedSnapshot // of the snapshot value last seen
@@ -63,7 +67,7 @@ type Handler struct {
 
 // NewHandler returns a Handler; Opts.Snapshot and Opts.Live are required.
 func NewHandler(opts Opts) *Handler {
-	h := &Handler{opts: opts}
+	h := &Handler{opts: opts, compressors: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if opts.MaxRequestsInFlight > 0 {
 		h.inFlight = make(chan struct{}, opts.MaxRequestsInFlight)
 	}
@@ -125,7 +129,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 	switch {
 	case gzipped && filter == nil:
-		err = cached.gzip.writeWith(w, tail.Bytes())
+		// A compressor holds ~0.8 MB: the scrapes that find every one of a
+		// few busy send their live series stored, trading bytes for memory.
+		select {
+		case h.compressors <- struct{}{}:
+			err = cached.gzip.writeWith(w, tail.Bytes(), true)
+			<-h.compressors
+		default:
+			err = cached.gzip.writeWith(w, tail.Bytes(), false)
+		}
 	case gzipped:
 		gz := gzipWriters.Get().(*gzip.Writer)
 		gz.Reset(w)
@@ -355,17 +367,16 @@ var deflaters = sync.Pool{New: func() any {
 }}
 
 // writeWith writes the gzip stream of the snapshot's bytes followed by tail.
-func (p *gzipPrefix) writeWith(w io.Writer, tail []byte) error {
+// With compress false, tail goes in stored (uncompressed) deflate blocks.
+func (p *gzipPrefix) writeWith(w io.Writer, tail []byte, compress bool) error {
 	if _, err := w.Write(p.compressed); err != nil {
 		return err
 	}
-	fw := deflaters.Get().(*flate.Writer)
-	defer deflaters.Put(fw)
-	fw.Reset(w)
-	if _, err := fw.Write(tail); err != nil {
-		return err
+	write := writeStored
+	if compress {
+		write = writeDeflated
 	}
-	if err := fw.Close(); err != nil { // the final block
+	if err := write(w, tail); err != nil {
 		return err
 	}
 	var trailer [8]byte
@@ -373,4 +384,42 @@ func (p *gzipPrefix) writeWith(w io.Writer, tail []byte) error {
 	binary.LittleEndian.PutUint32(trailer[4:], p.size+uint32(len(tail)))
 	_, err := w.Write(trailer[:])
 	return err
+}
+
+// writeDeflated compresses b as deflate blocks, the last one final.
+func writeDeflated(w io.Writer, b []byte) error {
+	fw := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(fw)
+	fw.Reset(w)
+	if _, err := fw.Write(b); err != nil {
+		return err
+	}
+	return fw.Close()
+}
+
+// maxStoredBlock is the most a stored deflate block holds (RFC 1951 3.2.4).
+const maxStoredBlock = 1<<16 - 1
+
+// writeStored writes b as stored deflate blocks, the last one final. It
+// needs the stream at a byte boundary, where the prefix's sync flush left it.
+func writeStored(w io.Writer, b []byte) error {
+	for {
+		n := min(len(b), maxStoredBlock)
+		var header [5]byte
+		if n == len(b) {
+			header[0] = 1 // BFINAL; BTYPE 00 is a stored block
+		}
+		binary.LittleEndian.PutUint16(header[1:3], uint16(n))
+		binary.LittleEndian.PutUint16(header[3:5], ^uint16(n))
+		if _, err := w.Write(header[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		if n == len(b) {
+			return nil
+		}
+		b = b[n:]
+	}
 }

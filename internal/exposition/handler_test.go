@@ -488,3 +488,40 @@ func activeValues(t testing.TB, r response) map[string]bool {
 	}
 	return values
 }
+
+// TestGzipPrefixWithTail checks the spliced gzip stream byte for byte, with
+// the tail compressed or stored, across stored-block boundaries.
+func TestGzipPrefixWithTail(t *testing.T) {
+	body := bytes.Repeat([]byte("videoconduit_jobs_created_total{job_type=\"download\"} 12\n"), 500)
+	for _, size := range []int{0, 1, maxStoredBlock, maxStoredBlock + 1, 3*maxStoredBlock + 7} {
+		tail := make([]byte, size)
+		for i := range tail {
+			tail[i] = byte('a' + i*7%26)
+		}
+		for _, compress := range []bool{true, false} {
+			var out bytes.Buffer
+			if err := newGzipPrefix(body).writeWith(&out, tail, compress); err != nil {
+				t.Fatal(err)
+			}
+			got, members := gunzipMembers(t, out.Bytes())
+			if members != 1 || !bytes.Equal(got, append(slices.Clone(body), tail...)) {
+				t.Errorf("tail of %d bytes, compressed %v: %d members, %d bytes out of %d", size, compress, members, len(got), len(body)+size)
+			}
+		}
+	}
+}
+
+// TestScrapesBeyondTheCompressorsSendTheTailStored: with every compressor
+// busy, a gzip scrape is still whole and valid.
+func TestScrapesBeyondTheCompressorsSendTheTailStored(t *testing.T) {
+	f := newFixture(t, Opts{})
+	f.handler.compressors = make(chan struct{}) // none free
+	want := get(t, f.promhttp, "/metrics", acceptOpenMetrics, acceptGzip)
+	got := get(t, f.handler, "/metrics", acceptOpenMetrics, acceptGzip)
+	if got.members != 1 {
+		t.Errorf("%d gzip members, want 1", got.members)
+	}
+	if g, w := sortedLines(got.body), sortedLines(want.body); !slices.Equal(g, w) {
+		t.Errorf("lines\n%s\npromhttp\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+}
