@@ -214,32 +214,16 @@ func (s *state) commit() {
 }
 
 func (s *state) track(id string, tj trackedJob) {
-	if old, ok := s.tracked[id]; !ok || !old.sameAs(tj) {
-		s.trackedUndo.keep(s.tracked, id)
-	}
-	s.tracked[id] = tj
+	s.trackedUndo.set(s.tracked, id, tj, tj.sameAs)
 }
 
-func (s *state) untrack(id string) {
-	if _, ok := s.tracked[id]; ok {
-		s.trackedUndo.keep(s.tracked, id)
-		delete(s.tracked, id)
-	}
-}
+func (s *state) untrack(id string) { s.trackedUndo.remove(s.tracked, id) }
 
 func (s *state) setRecent(id string, at time.Time) {
-	if old, ok := s.recent[id]; !ok || old != at {
-		s.recentUndo.keep(s.recent, id)
-	}
-	s.recent[id] = at
+	s.recentUndo.set(s.recent, id, at, func(old time.Time) bool { return old == at })
 }
 
-func (s *state) forgetRecent(id string) {
-	if _, ok := s.recent[id]; ok {
-		s.recentUndo.keep(s.recent, id)
-		delete(s.recent, id)
-	}
-}
+func (s *state) forgetRecent(id string) { s.recentUndo.remove(s.recent, id) }
 
 // prior is a key's value before a poll first changed it.
 type prior[V any] struct {
@@ -263,6 +247,23 @@ func (c changes[V]) keep(m map[string]V, k string) {
 	}
 	v, ok := m[k]
 	c[k] = prior[V]{v, ok}
+}
+
+// set stores v under k in m, keeping the value it replaces unless unchanged
+// says that value needs no undo.
+func (c changes[V]) set(m map[string]V, k string, v V, unchanged func(old V) bool) {
+	if old, ok := m[k]; !ok || !unchanged(old) {
+		c.keep(m, k)
+	}
+	m[k] = v
+}
+
+// remove deletes k from m, keeping its value.
+func (c changes[V]) remove(m map[string]V, k string) {
+	if _, ok := m[k]; ok {
+		c.keep(m, k)
+		delete(m, k)
+	}
 }
 
 func (c changes[V]) undo(m map[string]V) {
