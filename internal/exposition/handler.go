@@ -39,7 +39,8 @@ type Logger interface {
 type Opts struct {
 	// Snapshot returns the series that change only as a whole: a value it
 	// returned must never change its output. The handler encodes a value
-	// once per format and serves the bytes until Snapshot returns another.
+	// once per format and serves the bytes until Snapshot returns another,
+	// told apart with ==, so the values must be comparable (pointers).
 	Snapshot func() prometheus.Collector
 	// Live are the series gathered on every scrape. Their names must differ
 	// from the snapshot's; a live family named like a snapshot family is
