@@ -19,7 +19,7 @@ import (
 
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 func readFile(t *testing.T, name string) string {

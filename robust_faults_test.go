@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // faultCase is one of the API's bad days from SPEC §5.

@@ -28,7 +28,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // exporterBuilds are the binaries shared by the robust tests of one run,

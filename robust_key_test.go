@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // TestRobustRejectedKey starts the exporter with a key the API rejects: one

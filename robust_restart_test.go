@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // counterFamilies are the job families that must never go down across a

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // echo is a way for a broken API or proxy to quote the request's key back.

@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // selfSignedCert returns a PEM certificate for 127.0.0.1 and its PEM key.

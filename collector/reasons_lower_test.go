@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // classifyByRegexp is Classify without the lower-case rewrite: the meaning

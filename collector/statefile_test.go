@@ -11,7 +11,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/videoconduit/videoconduit_exporter/collector"
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // TestStateFileResumesCounting restarts the collector twice in a living

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // TestRandomizedWorldMatchesTruth runs a living world for hundreds of polls

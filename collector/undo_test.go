@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 var errInjected = errors.New("injected failure")

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 func TestPollReadsTheWholeHistory(t *testing.T) {

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
-	"github.com/videoconduit/videoconduit_exporter/simulator"
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 // shiftedClock reads real time moved back by shift, so that the active jobs

@@ -23,14 +23,26 @@ import (
 type tool struct {
 	module  string // folder under tools/
 	pkgPath string
+	// src is the folder, under the module, of a tool that is code of our
+	// own: it is built and cached apart, keyed by its sources as well, so
+	// that changing it does not rebuild the upstream binaries.
+	src string
 }
 
 var tools = map[string]tool{
-	"prometheus":   {"prometheus", "github.com/prometheus/prometheus/cmd/prometheus"},
-	"promtool":     {"prometheus", "github.com/prometheus/prometheus/cmd/promtool"},
-	"alertmanager": {"alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"},
-	"amtool":       {"alertmanager", "github.com/prometheus/alertmanager/cmd/amtool"},
-	"backtest":     {"prometheus", "github.com/videoconduit/videoconduit_exporter/tools/prometheus/backtest"},
+	"prometheus":   {"prometheus", "github.com/prometheus/prometheus/cmd/prometheus", ""},
+	"promtool":     {"prometheus", "github.com/prometheus/prometheus/cmd/promtool", ""},
+	"alertmanager": {"alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager", ""},
+	"amtool":       {"alertmanager", "github.com/prometheus/alertmanager/cmd/amtool", ""},
+	"backtest":     {"prometheus", "github.com/videoconduit/videoconduit_exporter/tools/prometheus/backtest", "backtest"},
+}
+
+// group names the binaries that are built together and share a cache folder.
+func (t tool) group() string {
+	if t.src == "" {
+		return t.module
+	}
+	return t.module + "-" + t.src
 }
 
 // versionedModule is, per tools module, the module whose pinned version the
@@ -70,7 +82,7 @@ func Build(name string) (string, error) {
 		return "", fmt.Errorf("unknown tool %q", name)
 	}
 	modDir := filepath.Join(repoRoot(), "tools", tl.module)
-	key, err := moduleKey(modDir)
+	key, err := moduleKey(modDir, tl.src)
 	if err != nil {
 		return "", err
 	}
@@ -78,7 +90,7 @@ func Build(name string) (string, error) {
 	if err != nil {
 		base = os.TempDir()
 	}
-	binDir := filepath.Join(base, "videoconduit_exporter", "tools", tl.module+"-"+key)
+	binDir := filepath.Join(base, "videoconduit_exporter", "tools", tl.group()+"-"+key)
 	bin := filepath.Join(binDir, name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
@@ -96,7 +108,7 @@ func Build(name string) (string, error) {
 	}
 	var pkgs []string
 	for _, other := range tools {
-		if other.module == tl.module {
+		if other.group() == tl.group() {
 			pkgs = append(pkgs, other.pkgPath)
 		}
 	}
@@ -142,16 +154,18 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// moduleKey hashes a tools module's go.mod, go.sum and Go files (the
-// backtest is code of our own there), so that a change of a pinned version or
-// of that code builds into a fresh cache folder.
-func moduleKey(dir string) (string, error) {
+// moduleKey hashes a tools module's go.mod and go.sum, and the Go files
+// under its folder src when src is not empty (a tool of our own), so that a
+// change of a pinned version or of that code builds into a fresh cache folder.
+func moduleKey(dir, src string) (string, error) {
 	h := sha256.New()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		if name := d.Name(); name != "go.mod" && name != "go.sum" && !strings.HasSuffix(name, ".go") {
+		rel := filepath.ToSlash(path[len(dir)+1:])
+		ownCode := src != "" && strings.HasPrefix(rel, src+"/") && strings.HasSuffix(rel, ".go")
+		if rel != "go.mod" && rel != "go.sum" && !ownCode {
 			return nil
 		}
 		b, err := os.ReadFile(path)
