@@ -47,6 +47,16 @@ type poll struct {
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
+	if c.checkAccount && prev.started {
+		same, err := c.sameAccount(ctx, prev)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			level.Warn(c.logger).Log("msg", "the API key now belongs to another VideoConduit account: the jobs counted so far are unknown to it, so counting starts afresh")
+			prev = newState()
+		}
+	}
 	p := &poll{c: c, next: prev.fork(), now: c.now()}
 	var err error
 	if prev.started {
