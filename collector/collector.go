@@ -149,9 +149,9 @@ func New(cfg Config) (*JobCollector, error) {
 		return nil, err
 	}
 	c := &JobCollector{
-		jobTypes:   newBoundedLabel(client.JobTypes),
-		statuses:   newBoundedLabel(client.Statuses),
-		state:      newState(),
+		jobTypes: newBoundedLabel(client.JobTypes),
+		statuses: newBoundedLabel(client.Statuses),
+		state:    newState(),
 		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "poll_duration_seconds",
@@ -270,7 +270,10 @@ type Status struct {
 // Status returns the outcome of the polls so far.
 func (c *JobCollector) Status() Status { return *c.status.Load() }
 
-// Run polls every interval until ctx ends, backing off after failures.
+// Run polls every interval until ctx ends, backing off after failures. A
+// poll starts one interval after the previous one started, however long
+// that took (at once if it took longer), so the series move at a steady
+// pace; after a failed poll the backoff counts from its end.
 func (c *JobCollector) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -280,14 +283,16 @@ func (c *JobCollector) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		wait := c.interval
-		if err := c.Poll(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		start := time.Now()
+		err := c.Poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := c.interval - time.Since(start)
+		if err != nil {
 			wait = c.backoff(err)
 		}
-		timer.Reset(wait)
+		timer.Reset(max(wait, 0))
 	}
 }
 
