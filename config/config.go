@@ -51,13 +51,8 @@ type Config struct {
 	Accounts []Account
 }
 
-// Limits of the settings, shared with the command-line flags.
-const (
-	MaxPageSize = 100
-	// MinInterval keeps a typing slip (interval: 30ms) from polling the API
-	// as fast as the budget allows.
-	MinInterval = time.Second
-)
+// MaxPageSize is the API's largest page.
+const MaxPageSize = 100
 
 // nameRE is the form of an account name: a short label value that is also
 // safe as a file name in the state folder.
@@ -68,17 +63,17 @@ func (s Settings) Check() error {
 	u, err := url.Parse(s.URL)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fieldError{"url", fmt.Errorf("%q is not an absolute http(s) URL", s.URL)}
+		return &FieldError{"url", fmt.Errorf("%q is not an absolute http(s) URL", s.URL)}
 	case u.RawQuery != "" || u.Fragment != "":
-		return fieldError{"url", fmt.Errorf("%q must not carry a query or fragment", s.URL)}
-	case s.Interval < MinInterval:
-		return fieldError{"interval", fmt.Errorf("must be at least %v, got %v", MinInterval, s.Interval)}
+		return &FieldError{"url", fmt.Errorf("%q must not carry a query or fragment", s.URL)}
+	case s.Interval <= 0:
+		return &FieldError{"interval", fmt.Errorf("must be positive, got %v", s.Interval)}
 	case s.PageSize < 1 || s.PageSize > MaxPageSize:
-		return fieldError{"page_size", fmt.Errorf("must be between 1 and %d, got %d", MaxPageSize, s.PageSize)}
+		return &FieldError{"page_size", fmt.Errorf("must be between 1 and %d, got %d", MaxPageSize, s.PageSize)}
 	case s.Timeout <= 0:
-		return fieldError{"timeout", fmt.Errorf("must be positive, got %v", s.Timeout)}
+		return &FieldError{"timeout", fmt.Errorf("must be positive, got %v", s.Timeout)}
 	case !(s.RequestsPerSecond > 0): // also refuses NaN
-		return fieldError{"max_requests_per_second", fmt.Errorf("must be positive, got %v", s.RequestsPerSecond)}
+		return &FieldError{"max_requests_per_second", fmt.Errorf("must be positive, got %v", s.RequestsPerSecond)}
 	}
 	return nil
 }
@@ -91,14 +86,14 @@ func CheckName(name string) error {
 	return nil
 }
 
-// fieldError is a bad value, named by its field in the file.
-type fieldError struct {
-	field string
-	err   error
+// FieldError is a bad setting, named by its key in the file.
+type FieldError struct {
+	Field string
+	Err   error
 }
 
-func (e fieldError) Error() string { return e.field + ": " + e.err.Error() }
-func (e fieldError) Unwrap() error { return e.err }
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // The file's YAML form. Pointers tell an absent setting from a zero one.
 type (

@@ -118,7 +118,7 @@ func TestBadFilesNameTheAccountAndTheField(t *testing.T) {
 		{"key file empty", "accounts: [{name: prod, api_key_file: KEYS/empty}]\n", []string{`account "prod"`, "api_key_file", "empty"}},
 		{"page size too big", "accounts: [{name: prod, api_key_file: KEYS/prod, page_size: 101}]\n", []string{`account "prod"`, "page_size", "101"}},
 		{"page size zero in defaults", "defaults: {page_size: 0}\naccounts: [{name: prod, api_key_file: KEYS/prod}]\n", []string{"defaults", "page_size"}},
-		{"interval too short", "accounts: [{name: prod, api_key_file: KEYS/prod, interval: 10ms}]\n", []string{`account "prod"`, "interval", "10ms"}},
+		{"interval zero", "accounts: [{name: prod, api_key_file: KEYS/prod, interval: 0s}]\n", []string{`account "prod"`, "interval", "positive"}},
 		{"interval not a duration", "accounts: [{name: prod, api_key_file: KEYS/prod, interval: 30}]\n", []string{"line 1", `"30"`, "duration"}},
 		{"negative timeout", "accounts: [{name: prod, api_key_file: KEYS/prod, timeout: -1s}]\n", []string{`account "prod"`, "timeout"}},
 		{"budget zero", "accounts: [{name: prod, api_key_file: KEYS/prod, max_requests_per_second: 0}]\n", []string{"max_requests_per_second"}},
