@@ -127,6 +127,7 @@ type runOptions struct {
 	// loopback port of its own. Otherwise its port is published on loopback.
 	hostNetwork bool
 	mounts      map[string]string // host path → read-only path in the container
+	writable    map[string]string // host folder → writable folder in the container
 	env         []string          // NAME=value
 	args        []string          // the exporter's flags
 }
@@ -167,6 +168,9 @@ func run(t *testing.T, o runOptions) *container {
 	}
 	for host, inContainer := range o.mounts {
 		args = append(args, "--volume", host+":"+inContainer+":ro")
+	}
+	for host, inContainer := range o.writable {
+		args = append(args, "--volume", host+":"+inContainer)
 	}
 	for _, e := range o.env {
 		args = append(args, "--env", e)
@@ -346,6 +350,21 @@ func api(t *testing.T, key string, tlsConfig *tls.Config) (*simulator.Sim, strin
 	}
 	t.Cleanup(srv.Close)
 	return sim, srv.URL
+}
+
+// userDir makes a folder that the image's user may write, as a state
+// folder must be.
+func userDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // secretFile writes a file that only the image's user may read, as a

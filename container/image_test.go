@@ -220,15 +220,19 @@ func TestImageDemo(t *testing.T) {
 }
 
 // TestImageAPIKeyFile runs the image against an API that accepts one key,
-// given as a mounted file that only the image's user can read.
+// given as a mounted file that only the image's user can read, with a state
+// file in a mounted folder: the one place the exporter writes.
 func TestImageAPIKeyFile(t *testing.T) {
 	key := "vc_" + randomHex(t)
 	sim, url := api(t, key, nil)
-	const inContainer = "/etc/videoconduit/keys/default"
+	const keyFile, stateDir = "/etc/videoconduit/keys/default", "/var/lib/videoconduit_exporter"
+	state := userDir(t)
 	c := run(t, runOptions{
 		hostNetwork: true,
-		mounts:      map[string]string{secretFile(t, t.TempDir(), "key", key+"\n"): inContainer},
-		args:        []string{"--videoconduit.url=" + url, "--videoconduit.api-key-file=" + inContainer},
+		mounts:      map[string]string{secretFile(t, t.TempDir(), "key", key+"\n"): keyFile},
+		writable:    map[string]string{state: stateDir},
+		args: []string{"--videoconduit.url=" + url, "--videoconduit.api-key-file=" + keyFile,
+			"--collector.state-file=" + stateDir + "/state.json"},
 	})
 	c.waitReady(60 * time.Second)
 	m := c.metrics()
@@ -242,6 +246,9 @@ func TestImageAPIKeyFile(t *testing.T) {
 		t.Error("the key appears in the exporter's log")
 	}
 	c.stop()
+	if fi, err := os.Stat(filepath.Join(state, "state.json")); err != nil || fi.Size() == 0 {
+		t.Errorf("the exporter wrote no state file in its mounted folder: %v; its log:\n%s", err, c.logs())
+	}
 }
 
 // helpText is the exporter's --help, from the image.
