@@ -78,9 +78,10 @@ func testImage(t *testing.T) string {
 			t.Fatalf("%s is needed to build and run the container image (Debian: apt-get install podman runc): %v", tool, err)
 		}
 	}
+	script, tag := filepath.Join(repoRoot(t), "scripts", "build-image"), "test-"+randomHex(t)
 	image.once.Do(func() {
-		cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "build-image"))
-		cmd.Env = append(os.Environ(), "CONTAINER_ENGINE=podman", "TAG=test-"+randomHex(t))
+		cmd := exec.Command(script)
+		cmd.Env = append(os.Environ(), "CONTAINER_ENGINE=podman", "TAG="+tag)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -88,6 +89,10 @@ func testImage(t *testing.T) string {
 		if err != nil {
 			image.err = fmt.Errorf("scripts/build-image: %w\n%s", err, stderr.String())
 			return
+		}
+		// The name of the README, with the tag asked for.
+		if want := "ghcr.io/videoconduit/videoconduit_exporter:" + tag; lines[len(lines)-1] != want {
+			image.err = fmt.Errorf("scripts/build-image printed %q last, want the image's name %s", out, want)
 		}
 		image.name = lines[len(lines)-1]
 	})
