@@ -36,7 +36,10 @@ func twice(f simulator.Faults) []simulator.Faults { return []simulator.Faults{f,
 // finish together.
 var faultCases = []faultCase{
 	{name: "429", phases: twice(simulator.Faults{RateLimitRate: 1, RetryAfter: time.Second}), causes: []string{"rate_limited"}},
-	{name: "timeouts", phases: twice(simulator.Faults{Latency: time.Second}), causes: []string{"timeout"}, args: []string{"--videoconduit.timeout=100ms"}},
+	// A timeout well above what a request takes on a busy machine (the race
+	// detector in both processes, other cases beside), a latency well above
+	// the timeout.
+	{name: "timeouts", phases: twice(simulator.Faults{Latency: 2 * time.Second}), causes: []string{"timeout"}, args: []string{"--videoconduit.timeout=500ms"}},
 	{name: "causes taking turns", phases: []simulator.Faults{{Unauthorized: true}, {StuckCursorRate: 1}, {Unauthorized: true}, {StuckCursorRate: 1}},
 		causes: []string{"unauthorized", "bad_pagination"}},
 	{name: "connection errors", phases: twice(simulator.Faults{ConnectionDropRate: 1}), causes: []string{"error"}},
