@@ -128,8 +128,10 @@ func (s *Source) readLocked() error {
 	if key == "" {
 		return fmt.Errorf("API key file %s is empty", s.path)
 	}
-	if fi.Mode().Perm()&0o044 != 0 {
-		level.Warn(s.logger).Log("msg", "the API key file is readable by other users; restrict it with chmod 600", "file", s.path, "mode", fi.Mode().Perm().String())
+	// Group read is how Kubernetes hands a Secret to a non-root container
+	// (fsGroup), so only a file every user can read is warned about.
+	if fi.Mode().Perm()&0o004 != 0 {
+		level.Warn(s.logger).Log("msg", "the API key file is readable by other users; restrict it with chmod 600 (or 640 for a group)", "file", s.path, "mode", fi.Mode().Perm().String())
 	}
 	if s.key != "" && key != s.key {
 		s.generation++

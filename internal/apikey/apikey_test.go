@@ -115,6 +115,16 @@ func TestLoadFromFile(t *testing.T) {
 	if !strings.Contains(logs.String(), "readable by other users") {
 		t.Errorf("a 0644 file must warn: %q", logs.String())
 	}
+
+	// A Kubernetes Secret mounted for a non-root user: group-readable.
+	logs.Reset()
+	write("vc_secret_volume", 0o440)
+	if _, err := Load(path, log.NewLogfmtLogger(&logs)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "readable") {
+		t.Errorf("a 0440 file must not warn: %q", logs.String())
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
