@@ -324,7 +324,7 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 // interval would spend 80–160 ms rendering (BenchmarkRenderAccount,
 // BENCHMARKS.md). The label bounds keep the cache bounded: one entry per
 // series ever rendered.
-type counterCache map[seriesKey]*renderedCounter
+type counterCache map[seriesKey]renderedCounter
 
 // seriesKey names a series by its descriptor and label values, in the
 // descriptor's label order.
@@ -344,10 +344,10 @@ type renderedCounter struct {
 func (c counterCache) metric(desc *prometheus.Desc, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
 	k := seriesKey{desc: desc}
 	copy(k.labels[:], labelValues)
-	r := c[k]
-	if r == nil || r.value != v || r.ex != ex {
+	r, ok := c[k]
+	if !ok || r.value != v || r.ex != ex {
 		m := prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labelValues...)
-		r = &renderedCounter{value: v, ex: ex, metric: withExemplar(m, ex)}
+		r = renderedCounter{value: v, ex: ex, metric: withExemplar(m, ex)}
 		c[k] = r
 	}
 	return r.metric
