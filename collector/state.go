@@ -318,12 +318,12 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 // counterCache keeps the constant metric last rendered for each counter
 // series, with the value and exemplar it shows, so that a poll renders
 // again only the series that changed; between two polls most keep their
-// value. An account's ~950 counter series (every documented job type ×
-// platform × reason) cost 1.6 ms of CPU to render anew, 3.2 ms with
-// exemplars, against 0.5 ms from the cache: fifty accounts polled in one
-// interval would spend 80–160 ms rendering (BenchmarkRenderAccount,
-// BENCHMARKS.md). The label bounds keep the cache bounded: one entry per
-// series ever rendered.
+// value. Rendering all ~980 series of an account (every documented job
+// type × platform × reason) anew costs 1.4 ms of CPU, 2.6 ms with an
+// exemplar on every failure series, against 0.4–0.5 ms with this cache:
+// without it fifty accounts polled in one interval would spend 70–130 ms
+// rendering (BenchmarkRenderAccount, BENCHMARKS.md). The label bounds keep
+// the cache bounded: one entry per series ever rendered.
 type counterCache map[seriesKey]renderedCounter
 
 // seriesKey names a series by its descriptor and label values, in the
