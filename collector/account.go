@@ -47,7 +47,7 @@ func newestKnown(s *state, n int) []string {
 	}
 	for id, tj := range s.tracked {
 		if _, dup := s.recent[id]; !dup {
-			all = append(all, known{id, tj.created.time()})
+			all = append(all, known{id, tj.created})
 		}
 	}
 	slices.SortFunc(all, func(a, b known) int { return cmp.Or(b.at.Compare(a.at), cmp.Compare(a.id, b.id)) })

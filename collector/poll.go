@@ -156,7 +156,7 @@ func (p *poll) resolveMissing(ctx context.Context) error {
 	}
 	// Oldest first, so that under the lookup budget no job waits forever.
 	slices.SortFunc(todo, func(a, b missing) int {
-		return cmp.Or(cmp.Compare(a.tj.created.sec, b.tj.created.sec), cmp.Compare(a.tj.created.nsec, b.tj.created.nsec), cmp.Compare(a.id, b.id))
+		return cmp.Or(a.tj.created.Compare(b.tj.created), cmp.Compare(a.id, b.id))
 	})
 	for _, m := range todo {
 		if p.lookups >= maxLookupsPerPoll {
@@ -165,7 +165,7 @@ func (p *poll) resolveMissing(ctx context.Context) error {
 		}
 		job, err := p.get(ctx, m.id)
 		if errors.Is(err, client.ErrNotFound) {
-			p.next.vanished[p.next.labels.value(m.tj.jobType)]++
+			p.next.vanished[m.tj.jobType]++
 			p.next.untrack(m.id)
 			continue
 		}
@@ -188,9 +188,8 @@ func (p *poll) observe(ctx context.Context, job client.Job, inNewPages bool) err
 	tj, tracked := p.next.tracked[job.ID]
 	if _, seen := p.next.recent[job.ID]; !seen && !tracked {
 		tj = p.newTracked(job)
-		jobType := p.next.labels.value(tj.jobType)
-		p.next.created[createdKey{jobType, p.next.labels.value(tj.source)}]++
-		p.next.charged[jobType] += tj.credits
+		p.next.created[createdKey{tj.jobType, tj.source}]++
+		p.next.charged[tj.jobType] += tj.credits
 	} else if !tracked {
 		return nil // finished before: a repeat, or a stale listing
 	}
@@ -224,7 +223,7 @@ func (p *poll) update(job client.Job, tj trackedJob) {
 		p.finish(job, tj)
 		return
 	}
-	tj.status = p.next.labels.id(job.Status)
+	tj.status = job.Status
 	tj.seen = p.next.polls
 	p.next.track(job.ID, tj)
 }
@@ -233,7 +232,7 @@ func (p *poll) update(job client.Job, tj trackedJob) {
 // and stays in recent for as long as a list may show it again.
 func (p *poll) finish(job client.Job, tj trackedJob) {
 	s := p.next
-	jobType, source := s.labels.value(tj.jobType), s.labels.value(tj.source)
+	jobType, source := tj.jobType, tj.source
 	status := p.c.statuses.value(job.Status)
 	fk := finishedKey{jobType, source, status}
 	s.finished[fk]++
@@ -244,7 +243,7 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 		ref := exemplarRef{jobID: job.ID, at: p.now}
 		s.lastFailed[rk], s.lastFailedFin[fk] = ref, ref
 	}
-	created := tj.created.time()
+	created := tj.created
 	if p.plausible(job.CreatedAt) {
 		created = job.CreatedAt
 	}
@@ -262,14 +261,13 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 // newTracked is what a job first seen is known by; update gives it its
 // status, if it stays tracked.
 func (p *poll) newTracked(job client.Job) trackedJob {
-	labels := p.next.labels
 	tj := trackedJob{
-		jobType: labels.id(p.c.jobTypes.value(job.Type)),
-		source:  labels.id(platform.Of(job.SourceURL)),
+		jobType: p.c.jobTypes.value(job.Type),
+		source:  platform.Of(job.SourceURL),
 		credits: max(0, job.CreditsCharged), // a counter never goes down
 	}
 	if p.plausible(job.CreatedAt) {
-		tj.created = instantOf(job.CreatedAt)
+		tj.created = job.CreatedAt
 	}
 	return tj
 }
