@@ -151,7 +151,6 @@ func New(cfg Config) (*JobCollector, error) {
 	c := &JobCollector{
 		jobTypes: newBoundedLabel(client.JobTypes),
 		statuses: newBoundedLabel(client.Statuses),
-		state:    newState(),
 		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "poll_duration_seconds",
@@ -171,6 +170,7 @@ func New(cfg Config) (*JobCollector, error) {
 		}, []string{labelEndpoint}),
 	}
 	c.configure(cfg)
+	c.state = newState(c.classifier.Reasons())
 	c.status.Store(&Status{})
 	for _, endpoint := range []string{client.EndpointList, client.EndpointGet} {
 		// Present from the start so rate() over throttling works before the first 429.

@@ -54,7 +54,7 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		}
 		if !same {
 			level.Warn(c.logger).Log("msg", "the API key now belongs to another VideoConduit account: the jobs counted so far are unknown to it, so counting starts afresh")
-			prev = newState()
+			prev = newState(c.classifier.Reasons())
 		}
 	}
 	p := &poll{c: c, next: prev.fork(), now: c.now()}
