@@ -65,6 +65,8 @@ type JobCollector struct {
 	// per cause, not one per poll.
 	outageCauses map[string]bool
 
+	failed failureRing // the recent failed jobs, for RecentFailures
+
 	snapshot atomic.Pointer[snapshot]
 	ready    atomic.Bool
 
