@@ -2,6 +2,7 @@ package failures
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"maps"
@@ -206,32 +207,8 @@ func TestHostileTextStaysText(t *testing.T) {
 	h := newTestHandler(accounts)
 	resp := get(t, h, "/failures")
 	page := body(t, resp)
-	// Every element and attribute is the template's own.
-	elements := map[string]bool{}
-	for _, e := range strings.Fields("html head meta title style body header h1 h2 main p a span b table thead tbody tr th td time code br") {
-		elements[e] = true
-	}
-	attributes := map[string]bool{}
-	for _, a := range strings.Fields("lang charset name content href class id title datetime") {
-		attributes[a] = true
-	}
-	z := xhtml.NewTokenizer(strings.NewReader(page))
-	for tt := z.Next(); tt != xhtml.ErrorToken; tt = z.Next() {
-		if tt != xhtml.StartTagToken && tt != xhtml.SelfClosingTagToken {
-			continue
-		}
-		tok := z.Token()
-		if !elements[tok.Data] {
-			t.Errorf("the page has an element <%s>", tok.Data)
-		}
-		for _, a := range tok.Attr {
-			if !attributes[a.Key] {
-				t.Errorf("the page has an attribute %s=%q on <%s>", a.Key, a.Val, tok.Data)
-			}
-			if a.Key == "href" && !strings.HasPrefix(a.Val, "?") && a.Val != "./" {
-				t.Errorf("the page links to %q, outside itself", a.Val)
-			}
-		}
+	for _, problem := range foreignMarkup(page) {
+		t.Error(problem)
 	}
 	text := html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(page, ""))
 	links := hrefs(page)
@@ -293,6 +270,70 @@ func TestCellsLinkToTheNarrowerList(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+}
+
+// templateElements and templateAttributes are all that the page's template
+// writes.
+var (
+	templateElements   = strings.Fields("html head meta title style body header h1 h2 main p a span b table thead tbody tr th td time code br")
+	templateAttributes = strings.Fields("lang charset name content href class id title datetime")
+)
+
+// foreignMarkup describes each element, attribute or link of the page that
+// its template does not write: markup that data smuggled in.
+func foreignMarkup(page string) []string {
+	var problems []string
+	z := xhtml.NewTokenizer(strings.NewReader(page))
+	for tt := z.Next(); tt != xhtml.ErrorToken; tt = z.Next() {
+		if tt != xhtml.StartTagToken && tt != xhtml.SelfClosingTagToken {
+			continue
+		}
+		tok := z.Token()
+		if !slices.Contains(templateElements, tok.Data) {
+			problems = append(problems, fmt.Sprintf("the page has an element <%s>", tok.Data))
+		}
+		for _, a := range tok.Attr {
+			if !slices.Contains(templateAttributes, a.Key) {
+				problems = append(problems, fmt.Sprintf("the page has an attribute %s=%q on <%s>", a.Key, a.Val, tok.Data))
+			}
+			if a.Key == "href" && !strings.HasPrefix(a.Val, "?") && a.Val != "./" {
+				problems = append(problems, fmt.Sprintf("the page links to %q, outside itself", a.Val))
+			}
+		}
+	}
+	return problems
+}
+
+// FuzzQuery sends the page any query and Accept header: it answers 200 or
+// 400, and what the query holds (shown back as the filters in use) never
+// becomes markup.
+func FuzzQuery(f *testing.F) {
+	for _, s := range append(slices.Clone(hostile), "account=acme&job_type=download", "source=youtube&source=x", "format=json", "a=%zz") {
+		f.Add(s, "text/html")
+	}
+	f.Add("job_type="+url.QueryEscape(hostile[1]), "application/json")
+	h := newTestHandler(testAccounts())
+	f.Fuzz(func(t *testing.T, query, accept string) {
+		req := httptest.NewRequest(http.MethodGet, "/failures", nil)
+		req.URL.RawQuery = query
+		req.Header.Set("Accept", accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		page := rec.Body.String()
+		switch ct := rec.Header().Get("Content-Type"); {
+		case rec.Code == http.StatusBadRequest:
+		case rec.Code != http.StatusOK:
+			t.Fatalf("?%s: status %d: %s", query, rec.Code, page)
+		case ct == "application/json":
+			if !json.Valid(rec.Body.Bytes()) {
+				t.Fatalf("?%s: invalid JSON %s", query, page)
+			}
+		default:
+			if problems := foreignMarkup(page); len(problems) > 0 {
+				t.Fatalf("?%s: %s", query, strings.Join(problems, "; "))
+			}
+		}
+	})
 }
 
 // hrefs returns the targets of a page's links.
