@@ -78,6 +78,8 @@ type JobCollector struct {
 	checkAccount  bool
 	status        atomic.Pointer[Status]
 
+	failed failureRing // the recent failed jobs, for RecentFailures
+
 	snapshot atomic.Pointer[snapshot]
 	// intervalSeconds is the poll interval for the health series, which
 	// scrapes read while Reconfigure may change the interval.

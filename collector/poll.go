@@ -44,6 +44,7 @@ type poll struct {
 	now       time.Time
 	lookups   int
 	truncated bool
+	failed    []FailedJob // the failures it counted, for the ring once it succeeds
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
@@ -69,6 +70,7 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		return nil, err
 	}
 	p.next.commit()
+	p.c.failed.add(p.failed)
 	p.next.started = true
 	if p.truncated {
 		p.next.truncations++
@@ -242,6 +244,7 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 		s.failures[rk]++
 		ref := exemplarRef{jobID: job.ID, at: p.now}
 		s.lastFailed[rk], s.lastFailedFin[fk] = ref, ref
+		p.failed = append(p.failed, failedJobOf(job, rk, tj.credits, p.now))
 	}
 	created := tj.created
 	if p.plausible(job.CreatedAt) {
