@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,13 +14,22 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/videoconduit/videoconduit_exporter/internal/accounts"
+	"github.com/videoconduit/videoconduit_exporter/internal/failures"
 )
 
-// newMux routes the telemetry path, the health endpoints and the landing
-// page.
-func newMux(metricsPath string, metrics http.Handler, set *accounts.Set) (*http.ServeMux, error) {
+// newMux routes the telemetry path, the health endpoints, the recent
+// failures and the landing page. externalURL, if not nil, is where people
+// reach the exporter, for the links the pages give.
+func newMux(metricsPath string, metrics http.Handler, set *accounts.Set, externalURL *url.URL) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, metrics)
+	mux.Handle(failures.Path, failures.NewHandler(func() []failures.Account {
+		var out []failures.Account
+		for name, c := range set.Collectors() {
+			out = append(out, failures.Account{Name: name, Failures: c.RecentFailures()})
+		}
+		return out
+	}))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
@@ -44,7 +55,7 @@ func newMux(metricsPath string, metrics http.Handler, set *accounts.Set) (*http.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		page := landingConfig(metricsPath)
 		var table bytes.Buffer
-		if err := accountsTable.Execute(&table, accountRows(set.Status(), time.Now())); err != nil {
+		if err := accountsTable.Execute(&table, accountRows(set, externalURL, time.Now())); err != nil {
 			http.Error(w, "rendering the accounts: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -68,6 +79,7 @@ func landingConfig(metricsPath string) web.LandingConfig {
 			{Address: metricsPath, Text: "Metrics"},
 			{Address: "/-/healthy", Text: "Health"},
 			{Address: "/-/ready", Text: "Readiness"},
+			{Address: failures.Path, Text: "Recent failures", Description: "the failed jobs of the accounts, newest first, with what the API said"},
 		},
 		ExtraCSS: accountsCSS,
 	}
@@ -77,17 +89,22 @@ func landingConfig(metricsPath string) web.LandingConfig {
 type accountRow struct {
 	Name, Result, LastPoll, LastSuccess string
 	Up                                  bool
+	// FailuresURL lists the account's recent failures; FailuresLastHour
+	// counts those of the last hour ("200+" when the list no longer holds
+	// them all).
+	FailuresURL, FailuresLastHour string
 }
 
-func accountRows(statuses []accounts.Status, now time.Time) []accountRow {
+func accountRows(set *accounts.Set, externalURL *url.URL, now time.Time) []accountRow {
 	ago := func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
 		}
 		return now.Sub(t).Round(time.Second).String() + " ago (" + t.UTC().Format(time.RFC3339) + ")"
 	}
-	rows := make([]accountRow, len(statuses))
-	for i, st := range statuses {
+	var rows []accountRow
+	for name, c := range set.Collectors() {
+		st := c.Status()
 		result := "ok"
 		switch {
 		case st.Polls == 0:
@@ -95,7 +112,15 @@ func accountRows(statuses []accounts.Status, now time.Time) []accountRow {
 		case !st.Up:
 			result = fmt.Sprintf("failed %d times in a row (%s): %s", st.Failures, st.Cause, st.Err)
 		}
-		rows[i] = accountRow{Name: st.Name, Result: result, LastPoll: ago(st.LastPoll), LastSuccess: ago(st.LastSuccess), Up: st.Up}
+		n, more := c.RecentFailureCount(now.Add(-time.Hour))
+		count := strconv.Itoa(n)
+		if more {
+			count += "+"
+		}
+		rows = append(rows, accountRow{
+			Name: name, Result: result, LastPoll: ago(st.LastPoll), LastSuccess: ago(st.LastSuccess), Up: st.Up,
+			FailuresURL: failures.Link(externalURL, failures.Filter{Account: name}), FailuresLastHour: count,
+		})
 	}
 	return rows
 }
@@ -104,9 +129,9 @@ func accountRows(statuses []accounts.Status, now time.Time) []accountRow {
 // escapes what the API said in an error.
 var accountsTable = template.Must(template.New("accounts").Parse(`<h2>Accounts</h2>
 <table class="accounts">
-<tr><th>account</th><th>last poll</th><th>result</th><th>last successful poll</th></tr>
-{{range .}}<tr><td>{{.Name}}</td><td>{{.LastPoll}}</td><td class="{{if .Up}}up{{else}}down{{end}}">{{.Result}}</td><td>{{.LastSuccess}}</td></tr>
-{{else}}<tr><td colspan="4">no account</td></tr>
+<tr><th>account</th><th>last poll</th><th>result</th><th>last successful poll</th><th>failed jobs, last hour</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{.LastPoll}}</td><td class="{{if .Up}}up{{else}}down{{end}}">{{.Result}}</td><td>{{.LastSuccess}}</td><td><a href="{{.FailuresURL}}">{{.FailuresLastHour}}</a></td></tr>
+{{else}}<tr><td colspan="5">no account</td></tr>
 {{end}}</table>
 `))
 

@@ -10,6 +10,7 @@ import (
 	stdlog "log"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -65,6 +66,7 @@ type options struct {
 	configFile        string
 	checkConfig       bool
 	metricsPath       string
+	externalURL       *url.URL
 	logLevel          string
 	logFormat         string
 	reasonsFile       string
@@ -162,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		live.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		handler = promhttp.InstrumentMetricHandler(live, handler)
 	}
-	mux, err := newMux(opts.metricsPath, handler, set)
+	mux, err := newMux(opts.metricsPath, handler, set, opts.externalURL)
 	if err != nil {
 		level.Error(logger).Log("msg", "building the HTTP handlers failed", "err", err)
 		return 1
@@ -213,6 +215,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, exit int
 	app.Flag("config.check", "Check the configuration (--config.file, or the flags' account) and the key files, then exit: 0 if valid, 2 if not.").BoolVar(&opts.checkConfig)
 	app.Flag("collector.failure-reasons-file", "YAML table replacing the built-in failure-reason patterns (optional).").StringVar(&opts.reasonsFile)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&opts.metricsPath)
+	app.Flag("web.external-url", "URL under which people reach the exporter (e.g. through a reverse proxy), for the links of its pages, alerts and dashboards to the recent failures. Without it, links are relative to the page.").URLVar(&opts.externalURL)
 	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own Go, process and promhttp metrics.").BoolVar(&opts.noExporterMetrics)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").IntVar(&opts.maxRequests)
 	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").EnumVar(&opts.logLevel, "debug", "info", "warn", "error")
@@ -282,6 +285,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--web.max-requests must not be negative, got %d", o.maxRequests)
 	case o.metricsPath == "" || o.metricsPath[0] != '/':
 		return fmt.Errorf("--web.telemetry-path must start with /, got %q", o.metricsPath)
+	case o.externalURL != nil && ((o.externalURL.Scheme != "http" && o.externalURL.Scheme != "https") || o.externalURL.Host == ""):
+		return fmt.Errorf("--web.external-url %q is not an absolute http(s) URL", o.externalURL)
 	}
 	return o.demo.validate()
 }

@@ -130,6 +130,13 @@ func (r *failureRing) add(jobs []FailedJob) {
 	}
 }
 
+// reset empties the ring.
+func (r *failureRing) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.jobs, r.next, r.evicted = nil, 0, time.Time{}
+}
+
 // newestFirst returns a copy of the jobs, newest first.
 func (r *failureRing) newestFirst() []FailedJob {
 	r.mu.Lock()

@@ -48,13 +48,13 @@ type poll struct {
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
+	otherAccount := false
 	if c.checkAccount && prev.started {
 		same, err := c.sameAccount(ctx, prev)
 		if err != nil {
 			return nil, err
 		}
-		if !same {
-			level.Warn(c.logger).Log("msg", "the API key now belongs to another VideoConduit account: the jobs counted so far are unknown to it, so counting starts afresh")
+		if otherAccount = !same; otherAccount {
 			prev = newState(c.classifier.Reasons())
 		}
 	}
@@ -70,7 +70,11 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		return nil, err
 	}
 	p.next.commit()
-	p.c.failed.add(p.failed)
+	if otherAccount {
+		level.Warn(c.logger).Log("msg", "the API key now belongs to another VideoConduit account: the jobs counted so far are unknown to it, so counting starts afresh")
+		c.failed.reset() // the other account's failures are not this one's
+	}
+	c.failed.add(p.failed)
 	p.next.started = true
 	if p.truncated {
 		p.next.truncations++

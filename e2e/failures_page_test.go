@@ -1,23 +1,16 @@
 package e2e
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/videoconduit/videoconduit_exporter/client"
-	"github.com/videoconduit/videoconduit_exporter/collector"
 	"github.com/videoconduit/videoconduit_exporter/internal/browser"
-	"github.com/videoconduit/videoconduit_exporter/internal/failures"
 	"github.com/videoconduit/videoconduit_exporter/internal/realtools"
-	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/failures.png, the README's screenshot of the failures page")
@@ -32,7 +25,8 @@ const screenshotFile = "docs/failures.png"
 // the README's.
 func TestEndToEndFailuresPageShowsTheIncident(t *testing.T) {
 	t.Parallel()
-	pageURL, deadline := incidentFailuresPage(t)
+	s := sharedStack(t)
+	pageURL, deadline := s.exporterURL+"/failures", s.incidentEnd
 	b := browser.ForTest(t)
 
 	isIncident := func(r map[string]string) bool { return r["job_type"] == "download" && r["source"] == "youtube" }
@@ -108,45 +102,4 @@ func readRows(t *testing.T, b *browser.Browser) []map[string]string {
 		t.Fatal(err)
 	}
 	return rows
-}
-
-// incidentFailuresPage returns the address of a failures page over a
-// collector that polled the demo's world through the first ten minutes of
-// its incident (YouTube downloads failing), ending now, and the time by
-// which the page must show them. It serves the page in process while the
-// exporter's binary does not route it.
-func incidentFailuresPage(t *testing.T) (string, time.Time) {
-	t.Helper()
-	now := time.Now().UTC().Truncate(time.Second)
-	start := now.Add(-15 * time.Minute)
-	clock := simulator.NewManualClock(start)
-	sim := simulator.New(simulator.Config{
-		Seed: 1, Clock: clock, APIKey: demoKey, History: 5000,
-		Incidents: []simulator.Incident{{
-			Kind: simulator.FailureSpike, Start: start.Add(5 * time.Minute), Duration: 15 * time.Minute,
-			JobType: "download", Platform: "youtube", FailureRate: 0.9,
-		}},
-	})
-	api := httptest.NewServer(sim)
-	t.Cleanup(api.Close)
-	src, err := client.New(client.Config{BaseURL: api.URL, Key: func() string { return demoKey }, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	coll, err := collector.New(collector.Config{Source: src, Interval: 30 * time.Second, PageSize: 100, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; !clock.Now().After(now); clock.Advance(30 * time.Second) {
-		if err := coll.Poll(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mux := http.NewServeMux()
-	mux.Handle(failures.Path, failures.NewHandler(func() []failures.Account {
-		return []failures.Account{{Name: "default", Failures: coll.RecentFailures()}}
-	}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL + failures.Path, time.Now().Add(time.Minute)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -290,6 +291,18 @@ func (j *jobMetrics) Collect(ch chan<- prometheus.Metric) {
 
 func (a accountJobs) wrapped() prometheus.Collector {
 	return prometheus.WrapCollectorWith(prometheus.Labels{LabelName: a.name}, a.jobs)
+}
+
+// Collectors yields each account's name and collector, in the config's
+// order, for what reads more of an account than its Status.
+func (s *Set) Collectors() iter.Seq2[string, *collector.JobCollector] {
+	return func(yield func(string, *collector.JobCollector) bool) {
+		for _, p := range *s.polled.Load() {
+			if !yield(p.account.Name, p.coll) {
+				return
+			}
+		}
+	}
 }
 
 // Status is what the landing page and /-/ready say of an account.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
+	"github.com/videoconduit/videoconduit_exporter/collector"
 	"github.com/videoconduit/videoconduit_exporter/config"
 	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
@@ -89,6 +90,15 @@ func TestApplyStartsChangesAndStopsAccounts(t *testing.T) {
 	}
 }
 
+func (f *fleet) recentFailures(name string) []collector.FailedJob {
+	for n, c := range f.set.Collectors() {
+		if n == name {
+			return c.RecentFailures()
+		}
+	}
+	return nil
+}
+
 func (f *fleet) names() []string {
 	var out []string
 	for _, st := range f.set.Status() {
@@ -109,8 +119,10 @@ func TestKeyOfAnotherAccountStartsAfresh(t *testing.T) {
 	f.apply(f.account("a", fast))
 	f.nextPolls("a", 1)
 	pending := a.Submit("download", "https://youtu.be/p", 1) // tracked: its id is known
-	a.Submit("download", "https://youtu.be/q", 1)
+	failed := a.Submit("download", "https://youtu.be/q", 1)
 	f.eventually(10*time.Second, "a counting", func() bool { return f.sum("videoconduit_jobs_created_total", "a") == 2 })
+	_ = a.SetStatus(failed, client.StatusFailed, "Video unavailable")
+	f.eventually(10*time.Second, "a's failure kept", func() bool { return len(f.recentFailures("a")) == 1 })
 
 	// The same account under a new key: the counts go on.
 	f.api.Add("vc_a_rotated", a)
@@ -134,6 +146,9 @@ func TestKeyOfAnotherAccountStartsAfresh(t *testing.T) {
 	f.nextPolls("a", 2)
 	if got := f.sum("videoconduit_jobs_created_total", "a"); got != 0 {
 		t.Errorf("after b's key a counts %v created jobs, want 0 (a fresh start)", got)
+	}
+	if got := f.recentFailures("a"); len(got) != 0 {
+		t.Errorf("after b's key a still shows the other account's failures: %+v", got)
 	}
 	b.Submit("comments", "https://youtu.be/c", 1)
 	f.eventually(10*time.Second, "a counting the new account's jobs", func() bool { return f.sum("videoconduit_jobs_created_total", "a") == 1 })
