@@ -154,6 +154,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// the registry holds what changes between scrapes.
 	live := accountOpts.Live
 	live.MustRegister(versioncollector.NewCollector(exporterName))
+	if opts.externalURL != nil {
+		live.MustRegister(webInfo(opts.externalURL))
+	}
 	var handler http.Handler = exposition.NewHandler(exposition.Opts{
 		Snapshot:            set.JobMetrics,
 		Live:                live,
@@ -187,6 +190,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level.Warn(logger).Log("msg", "scrapes still in flight were cut", "err", err)
 	}
 	return 0
+}
+
+// webInfo is the series that tells the address people reach the exporter
+// by, for the links of alerts and dashboards, which know the exporter only
+// by its series.
+func webInfo(externalURL *url.URL) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   "videoconduit_exporter",
+		Name:        "web_info",
+		Help:        "The address people reach the exporter by (--web.external-url), value 1.",
+		ConstLabels: prometheus.Labels{"external_url": externalURL.String()},
+	}, func() float64 { return 1 })
 }
 
 // parseFlags parses the command line. done means run must return exit now:
