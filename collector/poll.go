@@ -44,9 +44,20 @@ type poll struct {
 	now       time.Time
 	lookups   int
 	truncated bool
+	failed    []FailedJob // the failures it counted, for the ring once it succeeds
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
+	otherAccount := false
+	if c.checkAccount && prev.started {
+		same, err := c.sameAccount(ctx, prev)
+		if err != nil {
+			return nil, err
+		}
+		if otherAccount = !same; otherAccount {
+			prev = newState(c.classifier.Reasons())
+		}
+	}
 	p := &poll{c: c, next: prev.fork(), now: c.now()}
 	var err error
 	if prev.started {
@@ -59,6 +70,11 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		return nil, err
 	}
 	p.next.commit()
+	if otherAccount {
+		level.Warn(c.logger).Log("msg", "the API key now belongs to another VideoConduit account: the jobs counted so far are unknown to it, so counting starts afresh")
+		c.failed.reset() // the other account's failures are not this one's
+	}
+	c.failed.add(p.failed)
 	p.next.started = true
 	if p.truncated {
 		p.next.truncations++
@@ -232,6 +248,7 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 		s.failures[rk]++
 		ref := exemplarRef{jobID: job.ID, at: p.now}
 		s.lastFailed[rk], s.lastFailedFin[fk] = ref, ref
+		p.failed = append(p.failed, failedJobOf(job, rk, tj.credits, p.now))
 	}
 	created := tj.created
 	if p.plausible(job.CreatedAt) {

@@ -47,7 +47,7 @@ func BenchmarkRenderAccount(b *testing.B) {
 // fullState is a state in which every series a documented label value can
 // make has counted something.
 func fullState(exemplars bool) *state {
-	s := newState()
+	s := newState(DefaultFailureClassifier().Reasons())
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	reasons := DefaultFailureClassifier().Reasons()
 	for _, t := range client.JobTypes {

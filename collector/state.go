@@ -109,9 +109,10 @@ type state struct {
 }
 
 // newState returns an empty state whose counters already hold a zero for
-// every documented job type, platform and terminal status, so that rate()
-// and alerts work before the first event.
-func newState() *state {
+// every documented job type, platform, terminal status and failure reason
+// (of reasons), so that rate(), increase() and alerts see the first event of
+// each.
+func newState(reasons []string) *state {
 	s := &state{
 		recent:        map[string]time.Time{},
 		tracked:       map[string]trackedJob{},
@@ -132,6 +133,11 @@ func newState() *state {
 			s.created[createdKey{t, p}] = 0
 			for _, st := range []string{client.StatusCompleted, client.StatusFailed} {
 				s.finished[finishedKey{t, p, st}] = 0
+			}
+			// A failure series born at 1 would hide its first failure from
+			// increase(): every reason is there from the start.
+			for _, r := range reasons {
+				s.failures[failureKey{t, p, r}] = 0
 			}
 		}
 		for _, st := range []string{client.StatusCompleted, client.StatusFailed} {

@@ -97,7 +97,7 @@ func (s *state) toFile(api string, now time.Time) *stateFile {
 // toState rebuilds a state, admitting every label value it holds through
 // the collector's label bounds so a resumed series keeps its labels.
 func (f *stateFile) toState(c *JobCollector) (*state, error) {
-	s := newState()
+	s := newState(c.classifier.Reasons())
 	s.started, s.hwm, s.truncations = true, f.HighWater, f.Truncations
 	for id, t := range f.Recent {
 		s.recent[id] = t

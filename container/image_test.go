@@ -259,6 +259,7 @@ var helpText struct {
 
 func exporterHelp(t *testing.T) string {
 	t.Helper()
+	testImage(t) // skips under -short before the once, which a skip would spend
 	helpText.once.Do(func() { helpText.text = podmanRun(t, "--help") })
 	if helpText.text == "" {
 		t.Fatal("the exporter's --help printed nothing")
