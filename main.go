@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,7 +26,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	sloggokit "github.com/tjhop/slog-gokit"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
@@ -254,31 +252,6 @@ func (o *options) validate() error {
 		return fmt.Errorf("--web.telemetry-path must start with /, got %q", o.metricsPath)
 	}
 	return o.demo.validate()
-}
-
-// newLogger returns the go-kit logger and the same logger behind slog, for
-// exporter-toolkit: one writer, one format, one level.
-func newLogger(w io.Writer, lvl, format string) (log.Logger, *slog.Logger) {
-	sw := log.NewSyncWriter(w)
-	base := log.NewLogfmtLogger(sw)
-	if format == "json" {
-		base = log.NewJSONLogger(sw)
-	}
-	allow, slogLevel := level.AllowInfo(), slog.LevelInfo
-	switch lvl {
-	case "debug":
-		allow, slogLevel = level.AllowDebug(), slog.LevelDebug
-	case "warn":
-		allow, slogLevel = level.AllowWarn(), slog.LevelWarn
-	case "error":
-		allow, slogLevel = level.AllowError(), slog.LevelError
-	}
-	base = level.NewFilter(base, allow)
-	// Bound above the level filter, so level.Info and friends merge into this
-	// context and the default caller depth points at the logging line.
-	logger := log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
-	// The slog bridge adds its own time and caller from the slog record.
-	return logger, slog.New(sloggokit.NewGoKitHandler(base, slogLevel))
 }
 
 // newMux routes the telemetry path, the health endpoints and the landing page.

@@ -77,13 +77,9 @@ func TestRunVersionAndHelp(t *testing.T) {
 // the landing and health pages, then stops it with SIGTERM.
 func TestRunDemo(t *testing.T) {
 	addr := freeAddress(t)
-	stderr := &syncBuffer{}
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run([]string{"--demo", "--web.listen-address=" + addr, "--collector.interval=1s"}, io.Discard, stderr)
-	}()
+	r := runInBackground("--demo", "--web.listen-address="+addr, "--collector.interval=1s")
 	base := "http://" + addr
-	waitFor(t, 10*time.Second, "ready", func() bool { return get(base+"/-/ready") == http.StatusOK })
+	r.waitFor(t, 10*time.Second, "ready", func() bool { return get(base+"/-/ready") == http.StatusOK })
 
 	var families map[string]float64
 	waitFor(t, 60*time.Second, "created, finished and credit series", func() bool {
@@ -101,19 +97,51 @@ func TestRunDemo(t *testing.T) {
 			t.Errorf("GET %s = %q, want it to contain %q", path, body, want)
 		}
 	}
+	r.stop(t)
+	if log := r.stderr.String(); !strings.Contains(log, "demo mode") || strings.Count(log, "demo mode") != 1 {
+		t.Errorf("want one log line saying this is a demo, log:\n%s", log)
+	}
+}
+
+// running is run() in a goroutine, as main calls it.
+type running struct {
+	stderr *syncBuffer
+	exited chan int
+}
+
+func runInBackground(args ...string) *running {
+	r := &running{stderr: &syncBuffer{}, exited: make(chan int, 1)}
+	go func() { r.exited <- run(args, io.Discard, r.stderr) }()
+	return r
+}
+
+// waitFor is the package's waitFor, failing at once if run returned.
+func (r *running) waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	waitFor(t, limit, what, func() bool {
+		select {
+		case code := <-r.exited:
+			t.Fatalf("run returned %d while waiting for %s; log:\n%s", code, what, r.stderr.String())
+		default:
+		}
+		return ok()
+	})
+}
+
+// stop sends the process SIGTERM, which run handles once it is serving
+// (wait for that first), and requires it to return 0.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case code := <-exited:
+	case code := <-r.exited:
 		if code != 0 {
-			t.Errorf("exit code after SIGTERM = %d, want 0; log:\n%s", code, stderr.String())
+			t.Errorf("exit code after SIGTERM = %d, want 0; log:\n%s", code, r.stderr.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not return after SIGTERM")
-	}
-	if log := stderr.String(); !strings.Contains(log, "demo mode") || strings.Count(log, "demo mode") != 1 {
-		t.Errorf("want one log line saying this is a demo, log:\n%s", log)
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -108,5 +110,39 @@ func TestDefaultPortEverywhere(t *testing.T) {
 		if other[1] != defaultPort {
 			t.Errorf("README mentions port %s, the default is %s", other[1], defaultPort)
 		}
+	}
+}
+
+// TestReadmeLayoutListsEveryPackage checks that the README's layout table
+// names every folder that holds Go code.
+func TestReadmeLayoutListsEveryPackage(t *testing.T) {
+	readme := readFile(t, "README.md")
+	_, layout, ok := strings.Cut(readme, "\n## Layout\n")
+	if !ok {
+		t.Fatal("README has no Layout section")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	dirs := map[string]bool{}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "."):
+			return filepath.SkipDir
+		case !d.IsDir() && strings.HasSuffix(path, ".go") && filepath.Dir(path) != ".":
+			dirs[filepath.ToSlash(filepath.Dir(path))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
+		if !strings.Contains(layout, "`"+dir+"/`") {
+			t.Errorf("the README's layout table does not list %s/", dir)
+		}
+	}
+	if len(dirs) < 10 {
+		t.Errorf("found only %d folders with Go code: %v", len(dirs), dirs)
 	}
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
-// The benchmarks of issue 9; BENCHMARKS.md holds the commands and figures.
+// The collector's benchmarks; BENCHMARKS.md holds the commands and figures.
 //
 //   - BenchmarkPollNewJobs: decode and aggregate pages of new jobs, per job.
 //   - BenchmarkPollCycle: one poll against the simulator by history size and

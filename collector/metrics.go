@@ -4,7 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 const namespace = "videoconduit"
 
-// Label names, as in SPEC §3.
+// Label names. Dashboards, alert rules and users' queries select on them:
+// renaming one breaks them all.
 const (
 	labelJobType  = "job_type"
 	labelSource   = "source"

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -86,6 +85,7 @@ func TestMain(m *testing.M) {
 			code = max(code, 1)
 		}
 	}
+	removeBuilds()
 	os.Exit(code)
 }
 
@@ -93,12 +93,6 @@ func (s *stack) start() error {
 	var err error
 	if s.dir, err = os.MkdirTemp("", "videoconduit-e2e-"); err != nil {
 		return fmt.Errorf("creating the stack's folder: %w", err)
-	}
-	exporterBin := filepath.Join(s.dir, "videoconduit_exporter")
-	build := exec.Command("go", "build", "-o", exporterBin, ".")
-	build.Dir = realtools.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the exporter: %w\n%s", err, out)
 	}
 	promBin, err := realtools.Build("prometheus")
 	if err != nil {
@@ -108,13 +102,13 @@ func (s *stack) start() error {
 	if err != nil {
 		return fmt.Errorf("obtaining the real Alertmanager: %w", err)
 	}
-	var exporterAddr, promAddr, amAddr string
-	for _, addr := range []*string{&exporterAddr, &promAddr, &amAddr} {
+	var promAddr, amAddr string
+	for _, addr := range []*string{&promAddr, &amAddr} {
 		if *addr, err = freeAddr(); err != nil {
 			return err
 		}
 	}
-	s.exporterURL, s.promURL, s.amURL = "http://"+exporterAddr, "http://"+promAddr, "http://"+amAddr
+	s.promURL, s.amURL = "http://"+promAddr, "http://"+amAddr
 	s.webhook = newWebhook()
 
 	if err := s.startAlertmanager(amBin, amAddr); err != nil {
@@ -126,7 +120,8 @@ func (s *stack) start() error {
 	if s.fastGroup, s.fastAlert, err = fastCopy(s.shipped); err != nil {
 		return err
 	}
-	if err := s.startExporter(exporterBin, exporterAddr); err != nil {
+	exporterAddr, err := s.startExporter()
+	if err != nil {
 		return err
 	}
 	return s.startPrometheus(promBin, promAddr, amAddr, exporterAddr)
@@ -159,32 +154,39 @@ var (
 	incidentField = regexp.MustCompile(`msg="demo mode[^"]*".* first_incident=(\S+)`)
 )
 
-func (s *stack) startExporter(bin, addr string) error {
-	exporter, err := s.launch("exporter", bin,
+// startExporter starts the exporter on its demo and returns its address.
+// Under -race it is built with the race detector, and a data race in it
+// fails the run when the stack stops.
+func (s *stack) startExporter() (string, error) {
+	if _, err := exporterBinary(raceEnabled); err != nil { // built before the clock starts
+		return "", err
+	}
+	s.started = time.Now()
+	exporter, addr, err := startExporter(raceEnabled,
 		"--demo",
 		"--collector.interval=1s",
 		"--demo.incident-after="+incidentAfter.String(),
 		"--demo.incident-duration="+incidentDuration.String(),
-		"--demo.incident-every="+incidentEvery.String(),
-		"--web.listen-address="+addr)
+		"--demo.incident-every="+incidentEvery.String())
 	if err != nil {
-		return err
+		return "", err
 	}
-	s.started = time.Now()
+	s.procs = append(s.procs, exporter)
+	s.exporterURL = "http://" + addr
 	if err := exporter.waitReady(s.exporterURL+"/-/ready", readyTimeout); err != nil {
-		return err
+		return "", err
 	}
 	logged := exporter.out.String()
 	api, incident := demoAPIField.FindStringSubmatch(logged), incidentField.FindStringSubmatch(logged)
 	if api == nil || incident == nil {
-		return fmt.Errorf("the exporter did not log its demo API and first incident; its output:\n%s", exporter.out.tail())
+		return "", fmt.Errorf("the exporter did not log its demo API and first incident; its output:\n%s", exporter.out.tail())
 	}
 	s.demoAPI = api[1]
 	if s.incidentStart, err = time.Parse(time.RFC3339, incident[1]); err != nil {
-		return fmt.Errorf("the exporter's first_incident: %w", err)
+		return "", fmt.Errorf("the exporter's first_incident: %w", err)
 	}
 	s.incidentEnd = s.incidentStart.Add(incidentDuration)
-	return nil
+	return addr, nil
 }
 
 func (s *stack) startPrometheus(bin, addr, amAddr, exporterAddr string) error {

@@ -71,7 +71,7 @@ func main() {
 	flag.DurationVar(&o.paced, "paced", time.Second, "interval of each scraper in the paced load")
 	flag.DurationVar(&o.latency, "latency", 2*time.Second, "API latency during the scrape loads")
 	flag.IntVar(&o.naivePages, "naive-pages", 3, "pages the naive poller reads at that latency")
-	flag.BoolVar(&o.cgo, "cgo", false, "build with cgo and without -s -w, instead of as the Dockerfile does")
+	flag.BoolVar(&o.cgo, "cgo", false, "build with cgo and without -s -w, instead of as scripts/build-image does")
 	flag.StringVar(&o.args, "exporter-args", "", "comma-separated flags added to the exporter's command line, e.g. --web.disable-exporter-metrics")
 	flag.StringVar(&o.env, "exporter-env", "", "comma-separated KEY=VALUE pairs added to the exporter's environment, e.g. GOGC=50")
 	flag.Parse()
@@ -232,7 +232,7 @@ func buildKind(cgo bool) string {
 	if cgo {
 		return "with plain go build (cgo, symbols)"
 	}
-	return "as the Dockerfile does (CGO_ENABLED=0, -trimpath, -ldflags=-s -w)"
+	return "as scripts/build-image does (CGO_ENABLED=0, -trimpath, -ldflags=-s -w)"
 }
 
 func build(ctx context.Context, cgo bool, exporterBin, simBin string) error {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -156,33 +157,67 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// moduleKey hashes a tools module's go.mod and go.sum, and the Go files
-// under its folder src when src is not empty (a tool of our own), so that a
-// change of a pinned version or of that code builds into a fresh cache folder.
+// moduleKey hashes what a tools module builds from: the requirements of its
+// go.mod, and the Go files under its folder src when src is not empty (a
+// tool of our own), so that a change of a pinned version or of that code
+// builds into a fresh cache folder. go.sum and the layout of go.mod (which
+// requirements go tidy marks indirect, comments, order) change no binary,
+// so they do not count: tidying a tools module rebuilds nothing.
 func moduleKey(dir, src string) (string, error) {
 	h := sha256.New()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel := filepath.ToSlash(path[len(dir)+1:])
-		ownCode := src != "" && strings.HasPrefix(rel, src+"/") && strings.HasSuffix(rel, ".go")
-		if rel != "go.mod" && rel != "go.sum" && !ownCode {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		h.Write([]byte(path[len(dir):] + "\x00"))
-		h.Write(b)
-		return nil
-	})
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		return "", fmt.Errorf("reading tools module: %w", err)
 	}
+	for _, line := range goModDirectives(mod) {
+		h.Write([]byte(line + "\n"))
+	}
+	if src != "" {
+		err := filepath.WalkDir(filepath.Join(dir, src), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			h.Write([]byte(path[len(dir):] + "\x00"))
+			h.Write(b)
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("reading tools module: %w", err)
+		}
+	}
 	h.Write([]byte(runtime.Version() + builderRevision))
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// goModDirectives returns the lines of a go.mod without comments, blank
+// lines and block brackets, each directive spelt out on its own
+// ("require m v"), sorted.
+func goModDirectives(mod []byte) []string {
+	var out []string
+	block := ""
+	for _, line := range strings.Split(string(mod), "\n") {
+		line, _, _ = strings.Cut(line, "//")
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 0:
+			continue
+		case len(fields) == 2 && fields[1] == "(":
+			block = fields[0]
+			continue
+		case fields[0] == ")":
+			block = ""
+			continue
+		case block != "":
+			fields = append([]string{block}, fields...)
+		}
+		out = append(out, strings.Join(fields, " "))
+	}
+	slices.Sort(out)
+	return out
 }
 
 func lock(path string) (func(), error) {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"net/http"
@@ -32,15 +32,12 @@ var counterFamilies = []string{
 // at the end every counter equals the truth since the very first start.
 func TestRobustRestartSIGKILL(t *testing.T) {
 	api := newFakeAPI(t, simulator.Config{Seed: 300, History: 300})
-	dir := t.TempDir()
-	keyFile, stateFile := filepath.Join(dir, "key"), filepath.Join(dir, "state.json")
-	writeKeyFile(t, keyFile, api.key, 0o600)
-	args := api.args(keyFile, "--collector.state-file="+stateFile, "--collector.page-size=10")
+	args := withStateFile(t, api, "--collector.page-size=10")
 
-	p := startExporter(t, "http", args...)
-	p.waitUntil(t, 30*time.Second, "readiness", func() bool { return get(p.base+"/-/ready") == http.StatusOK })
-	if !strings.Contains(p.stderr.String(), "no state file yet") {
-		t.Errorf("the first start must say it starts afresh; log:\n%s", p.stderr.String())
+	p := runExporter(t, "http", args...)
+	p.ready(t)
+	if !strings.Contains(p.out.String(), "no state file yet") {
+		t.Errorf("the first start must say it starts afresh; log:\n%s", p.out.String())
 	}
 	for round, kill := range []func(t *testing.T, p *exporterProc){killDuringRequest(api), killAsPollEnds} {
 		api.run(3 * time.Second)
@@ -50,7 +47,7 @@ func TestRobustRestartSIGKILL(t *testing.T) {
 		api.freeze()
 		api.clock.Advance(3 * time.Minute) // down: jobs arrive, finish and fail unseen
 
-		p = startExporter(t, "http", args...)
+		p = runExporter(t, "http", args...)
 		// Whatever is served first, before or after the first poll, continues
 		// the counters served before the crash.
 		after := p.mustScrape(t)
@@ -61,9 +58,9 @@ func TestRobustRestartSIGKILL(t *testing.T) {
 				}
 			}
 		}
-		p.waitUntil(t, 30*time.Second, "readiness after the restart", func() bool { return get(p.base+"/-/ready") == http.StatusOK })
-		if !strings.Contains(p.stderr.String(), "resuming from the state file") {
-			t.Errorf("restart %d: no log line about resuming; log:\n%s", round+1, p.stderr.String())
+		p.ready(t)
+		if !strings.Contains(p.out.String(), "resuming from the state file") {
+			t.Errorf("restart %d: no log line about resuming; log:\n%s", round+1, p.out.String())
 		}
 	}
 	final := p.settle(t, api)
@@ -71,6 +68,17 @@ func TestRobustRestartSIGKILL(t *testing.T) {
 	if n := final["videoconduit_catchup_truncated_total"][""]; n != 0 {
 		t.Errorf("catch-up truncated %v times, want 0: the downtime was within the bound", n)
 	}
+}
+
+// withStateFile returns the flags that point the exporter at api with a key
+// file and a state file of their own, and extra: each start with them
+// resumes from the state the last one left.
+func withStateFile(t *testing.T, api *fakeAPI, extra ...string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	writeKeyFile(t, keyFile, api.key, 0o600)
+	return api.args(keyFile, append([]string{"--collector.state-file=" + filepath.Join(dir, "state.json")}, extra...)...)
 }
 
 // killDuringRequest arms the API to SIGKILL the exporter when its next
@@ -95,7 +103,7 @@ func killDuringRequest(api *fakeAPI) func(t *testing.T, p *exporterProc) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the exporter made no request to be killed in")
 		}
-		p.kill(t) // waits for the process to be gone
+		p.crash(t) // waits for the process to be gone
 	}
 }
 
@@ -104,7 +112,7 @@ func killDuringRequest(api *fakeAPI) func(t *testing.T, p *exporterProc) {
 func killAsPollEnds(t *testing.T, p *exporterProc) {
 	start := p.mustScrape(t).polls()
 	p.waitUntil(t, 30*time.Second, "a poll to end", func() bool { return p.mustScrape(t).polls() > start })
-	p.kill(t)
+	p.crash(t)
 }
 
 // TestRobustCatchupBound restarts the exporter after a downtime with more new
@@ -112,24 +120,21 @@ func killAsPollEnds(t *testing.T, p *exporterProc) {
 // videoconduit_catchup_truncated_total and one log line, and goes on polling.
 func TestRobustCatchupBound(t *testing.T) {
 	api := newFakeAPI(t, simulator.Config{Seed: 301, History: 50})
-	dir := t.TempDir()
-	keyFile, stateFile := filepath.Join(dir, "key"), filepath.Join(dir, "state.json")
-	writeKeyFile(t, keyFile, api.key, 0o600)
 	// One job per page: the 200-page bound is reached after 200 new jobs.
-	args := api.args(keyFile, "--collector.state-file="+stateFile, "--collector.page-size=1")
+	args := withStateFile(t, api, "--collector.page-size=1")
 
-	p := startExporter(t, "http", args...)
-	p.waitUntil(t, 30*time.Second, "readiness", func() bool { return get(p.base+"/-/ready") == http.StatusOK })
-	p.kill(t)
+	p := runExporter(t, "http", args...)
+	p.ready(t)
+	p.crash(t)
 	api.clock.Advance(5 * time.Minute) // about 450 new jobs
 
-	p = startExporter(t, "http", args...)
+	p = runExporter(t, "http", args...)
 	s := p.settle(t, api)
 	if n := s["videoconduit_catchup_truncated_total"][""]; n != 1 {
 		t.Errorf("videoconduit_catchup_truncated_total = %v, want 1", n)
 	}
-	if n := strings.Count(p.stderr.String(), "catch-up cut short"); n != 1 {
-		t.Errorf("%d log lines about the cut catch-up, want 1; log:\n%s", n, p.stderr.String())
+	if n := strings.Count(p.out.String(), "catch-up cut short"); n != 1 {
+		t.Errorf("%d log lines about the cut catch-up, want 1; log:\n%s", n, p.out.String())
 	}
 	counted, happened := 0.0, 0
 	for _, v := range s["videoconduit_jobs_created_total"] {
@@ -165,11 +170,11 @@ func TestRobustStateFileUnusable(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeKeyFile(t, keyFile, api.key, 0o600)
-			p := startExporter(t, "http", api.args(keyFile, "--collector.state-file="+stateFile)...)
+			p := runExporter(t, "http", api.args(keyFile, "--collector.state-file="+stateFile)...)
 			api.run(3 * time.Second)
 			p.waitPolls(t, 5, 1, 30*time.Second)
-			if n := strings.Count(p.stderr.String(), tc.wantLog); n != 1 {
-				t.Errorf("%d log lines containing %q, want 1; log:\n%s", n, tc.wantLog, p.stderr.String())
+			if n := strings.Count(p.out.String(), tc.wantLog); n != 1 {
+				t.Errorf("%d log lines containing %q, want 1; log:\n%s", n, tc.wantLog, p.out.String())
 			}
 			if tc.missingDir {
 				return

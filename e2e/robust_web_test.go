@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"crypto/ecdsa"
@@ -80,7 +80,7 @@ func TestRobustTLSBasicAuth(t *testing.T) {
 	api := newFakeAPI(t, simulator.Config{Seed: 500, History: 100})
 	keyFile := filepath.Join(dir, "key")
 	writeKeyFile(t, keyFile, api.key, 0o600)
-	p := startExporter(t, "https", api.args(keyFile, "--web.config.file="+filepath.Join(dir, "web.yml"))...)
+	p := runExporter(t, "https", api.args(keyFile, "--web.config.file="+filepath.Join(dir, "web.yml"))...)
 
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(certPEM) {
@@ -126,7 +126,7 @@ func TestRobustTLSBasicAuth(t *testing.T) {
 		t.Errorf("videoconduit_up over HTTPS = %v, want 1", s.up())
 	}
 	plain := "http" + strings.TrimPrefix(p.base, "https")
-	if code := get(plain + "/metrics"); code == http.StatusOK {
+	if code, _ := get(plain + "/metrics"); code == http.StatusOK {
 		t.Error("/metrics answered 200 over plain HTTP")
 	}
 	if _, err := http.Get(p.base + "/metrics"); err == nil {
@@ -151,8 +151,8 @@ func TestRobustScrapeLoad(t *testing.T) {
 	writeKeyFile(t, keyFile, api.key, 0o600)
 	// Without the race detector: it makes each scrape some ten times dearer,
 	// and this test is about the cost of scrapes.
-	p := startBinary(t, exporterBinary(t, false), "http", api.args(keyFile, "--web.max-requests=40", "--collector.interval="+interval.String())...)
-	p.waitUntil(t, 30*time.Second, "readiness", func() bool { return get(p.base+"/-/ready") == http.StatusOK })
+	p := runExporterBuilt(t, false, "http", api.args(keyFile, "--web.max-requests=40", "--collector.interval="+interval.String())...)
+	p.ready(t)
 	api.run(2 * time.Second)
 	before := p.waitPolls(t, 2, 1, 30*time.Second)
 

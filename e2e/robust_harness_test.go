@@ -1,21 +1,21 @@
-package main
+package e2e
 
-// The robust_* tests run the exporter as an operator does: the real binary as
+// The robust tests run the exporter as an operator does: the real binary as
 // a child process, against a simulated VideoConduit API that the test serves
-// on loopback and whose clock it controls. This file holds their harness.
+// on loopback and whose clock it controls. This file holds what they share
+// beyond the process harness of process_test.go.
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,127 +31,46 @@ import (
 	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
-// exporterBuilds are the binaries shared by the robust tests of one run,
-// with and without the race detector.
-var exporterBuilds [2]struct {
-	once sync.Once
-	path string
-	err  error
+// exporterProc is an exporter that a robust test started.
+type exporterProc struct {
+	*process
+	base string // http(s)://127.0.0.1:port
 }
 
-// buildDir holds the binaries; TestMain removes it.
-var buildDir struct {
-	once sync.Once
-	path string
-	err  error
+// runExporter runs the exporter with args on a loopback port of its
+// choosing, and returns once it listens. Under -race it is built with the
+// race detector. Whatever happens, its process group is killed at the end of
+// the test, and a data race it reported fails the test.
+func runExporter(t *testing.T, scheme string, args ...string) *exporterProc {
+	t.Helper()
+	return runExporterBuilt(t, raceEnabled, scheme, args...)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir.path != "" {
-		os.RemoveAll(buildDir.path)
-	}
-	os.Exit(code)
-}
-
-// exporterBinary builds the exporter once per test run. Tests that run
-// under -race use a binary built with the race detector too, so that a data
-// race in the process fails the test that ran it.
-func exporterBinary(t *testing.T, race bool) string {
+// runExporterBuilt is runExporter with the race detector in the exporter
+// or not, whatever the tests run under.
+func runExporterBuilt(t *testing.T, race bool, scheme string, args ...string) *exporterProc {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds and runs the exporter binary")
+		t.Skip("-short: not building and running the exporter binary")
 	}
-	buildDir.once.Do(func() { buildDir.path, buildDir.err = os.MkdirTemp("", "videoconduit_exporter-robust-") })
-	if buildDir.err != nil {
-		t.Fatal(buildDir.err)
+	p, addr, err := startExporter(race, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	b := &exporterBuilds[0]
-	args := []string{"build", "-o", filepath.Join(buildDir.path, "videoconduit_exporter")}
-	if race {
-		b = &exporterBuilds[1]
-		args = []string{"build", "-race", "-o", filepath.Join(buildDir.path, "videoconduit_exporter-race")}
-	}
-	b.once.Do(func() {
-		b.path = args[len(args)-1]
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("building the exporter: %w\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
-}
-
-// exporterProc is one running exporter process.
-type exporterProc struct {
-	cmd     *exec.Cmd
-	stderr  *syncBuffer
-	base    string // http(s)://127.0.0.1:port
-	exited  chan struct{}
-	waitErr error
-}
-
-var listeningRE = regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
-
-// startExporter runs the exporter on a free loopback port with args, and
-// returns once it listens. The process (and its group) is killed at the end
-// of the test whatever happens.
-func startExporter(t *testing.T, scheme string, args ...string) *exporterProc {
-	t.Helper()
-	return startBinary(t, exporterBinary(t, raceEnabled), scheme, args...)
-}
-
-func startBinary(t *testing.T, bin, scheme string, args ...string) *exporterProc {
-	t.Helper()
-	p := &exporterProc{stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...)
-	p.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "VIDEOCONDUIT_API_KEY=") })
-	p.cmd.Stdout = io.Discard
-	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting the exporter: %v", err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
 	t.Cleanup(func() {
-		p.kill(t)
-		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("the exporter had a data race:\n%s", p.stderr.String())
+		if err := errors.Join(p.kill(), p.raced()); err != nil {
+			t.Error(err)
 		}
 	})
-	var addr string
-	p.waitUntil(t, 30*time.Second, "the exporter listening", func() bool {
-		m := listeningRE.FindStringSubmatch(p.stderr.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
-	p.base = scheme + "://" + addr
-	return p
+	return &exporterProc{process: p, base: scheme + "://" + addr}
 }
 
-// kill ends the process group with SIGKILL, as a crash or the OOM killer
-// would, and waits for the process to be gone.
-func (p *exporterProc) kill(t *testing.T) {
+// crash ends the exporter as a crash or the OOM killer would: SIGKILL to its
+// process group.
+func (p *exporterProc) crash(t *testing.T) {
 	t.Helper()
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		t.Errorf("killing the exporter: %v", err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		t.Errorf("the exporter did not die after SIGKILL")
+	if err := p.kill(); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -162,34 +81,49 @@ func (p *exporterProc) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-func (p *exporterProc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // waitUntil polls ok until it holds, failing at once if the process died.
 func (p *exporterProc) waitUntil(t *testing.T, limit time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !ok() {
 		if !p.running() {
-			t.Fatalf("the exporter exited (%v) while waiting for %s; log:\n%s", p.waitErr, what, p.stderr.String())
+			t.Fatalf("the exporter exited (%v) while waiting for %s; log:\n%s", p.err, what, p.out.String())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v in vain for %s; log:\n%s", limit, what, p.stderr.String())
+			t.Fatalf("waited %v in vain for %s; log:\n%s", limit, what, p.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// logSince returns what the process logged after offset bytes.
-func (p *exporterProc) logSince(offset int) string { return p.stderr.String()[offset:] }
+// get returns the status code and body of GET url: status 0 and the error
+// if the request failed.
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err.Error()
+	}
+	return resp.StatusCode, string(body)
+}
 
-func (p *exporterProc) logLen() int { return len(p.stderr.String()) }
+// ready waits until the exporter's /-/ready answers 200, failing at once if
+// the process died.
+func (p *exporterProc) ready(t *testing.T) {
+	t.Helper()
+	if err := p.waitReady(p.base+"/-/ready", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logSince returns what the process logged after offset bytes.
+func (p *exporterProc) logSince(offset int) string { return p.out.String()[offset:] }
+
+func (p *exporterProc) logLen() int { return len(p.out.String()) }
 
 // series maps each family to its series, keyed by label values in
 // label-name order joined by "|"; a histogram's value is its sample count.
@@ -203,7 +137,7 @@ func (p *exporterProc) mustScrape(t *testing.T) series {
 	t.Helper()
 	s, err := p.scrape()
 	if err != nil {
-		t.Fatalf("scraping the exporter: %v; log:\n%s", err, p.stderr.String())
+		t.Fatalf("scraping the exporter: %v; log:\n%s", err, p.out.String())
 	}
 	return s
 }

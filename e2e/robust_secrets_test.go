@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -56,17 +56,21 @@ func TestRobustSecrets(t *testing.T) {
 			t.Cleanup(front.Close)
 			keyFile := filepath.Join(t.TempDir(), "key")
 			writeKeyFile(t, keyFile, api.key, 0o644)
-			p := startExporter(t, "http", api.args(keyFile, "--videoconduit.url="+front.URL, "--log.level=debug")...)
-			p.waitUntil(t, 30*time.Second, "readiness", func() bool { return get(p.base+"/-/ready") == http.StatusOK })
+			p := runExporter(t, "http", api.args(keyFile, "--videoconduit.url="+front.URL, "--log.level=debug")...)
+			p.ready(t)
 
 			echoing.Store(true)
 			p.waitPolls(t, 2, 0, 30*time.Second) // the second failure is logged at debug level
 			echoing.Store(false)
 			p.waitPolls(t, 1, 1, 30*time.Second)
 
-			pages := map[string]string{"log": p.stderr.String()}
+			pages := map[string]string{"log": p.out.String()}
 			for _, path := range []string{"/metrics", "/", "/-/healthy", "/-/ready"} {
-				pages[path] = getBody(t, p.base+path)
+				code, body := get(p.base + path)
+				if code != http.StatusOK {
+					t.Fatalf("GET %s = %d %q", path, code, body)
+				}
+				pages[path] = body
 			}
 			if !strings.Contains(pages["log"], "level=debug") {
 				t.Error("no debug line: the test did not look at the debug level")

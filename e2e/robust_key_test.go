@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"net/http"
@@ -22,7 +22,7 @@ func TestRobustRejectedKey(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
 	revoked := randomKey(t)
 	writeKeyFile(t, keyFile, revoked, 0o600)
-	p := startExporter(t, "http", api.args(keyFile, "--collector.interval="+interval.String())...)
+	p := runExporter(t, "http", api.args(keyFile, "--collector.interval="+interval.String())...)
 
 	// Each failed poll is one request (a 401 is not retried): the gaps
 	// between requests are the waits between polls.
@@ -42,10 +42,10 @@ func TestRobustRejectedKey(t *testing.T) {
 	if s.up() != 0 {
 		t.Errorf("videoconduit_up = %v with a rejected key, want 0", s.up())
 	}
-	if code := get(p.base + "/-/ready"); code != http.StatusServiceUnavailable {
+	if code, _ := get(p.base + "/-/ready"); code != http.StatusServiceUnavailable {
 		t.Errorf("/-/ready = %d with a rejected key, want 503", code)
 	}
-	log := p.stderr.String()
+	log := p.out.String()
 	if causes := pollErrorCauses(log); len(causes) != 1 || causes[0] != "unauthorized" {
 		t.Errorf("error lines for %d rejected polls: causes %v, want one unauthorized", len(reqs), causes)
 	}
@@ -81,14 +81,14 @@ func TestRobustRejectedKey(t *testing.T) {
 		}
 	}
 	if !p.running() {
-		t.Fatalf("SIGHUP ended the exporter: %v", p.waitErr)
+		t.Fatalf("SIGHUP ended the exporter: %v", p.err)
 	}
-	if strings.Contains(p.stderr.String(), "readable by other users") {
+	if strings.Contains(p.out.String(), "readable by other users") {
 		t.Error("a warning about a key file of mode 0600")
 	}
 	for _, key := range []string{revoked, api.key} {
-		if strings.Contains(p.stderr.String(), key) {
-			t.Errorf("a key appears in the log:\n%s", p.stderr.String())
+		if strings.Contains(p.out.String(), key) {
+			t.Errorf("a key appears in the log:\n%s", p.out.String())
 		}
 	}
 }
