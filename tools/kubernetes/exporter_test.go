@@ -3,17 +3,12 @@ package kubernetes
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -68,7 +63,7 @@ func TestExporterRunsWithTheRenderedDeployment(t *testing.T) {
 // rendered web configuration and the certificate of a TLS Secret, as a
 // cert-manager Secret would give it: it must answer over HTTPS only.
 func TestExporterServesTLSWithTheRenderedWebConfig(t *testing.T) {
-	certPEM, keyPEM, pool := selfSigned(t)
+	certPEM, keyPEM, pool := testCertificate(t)
 	o := render(t, values{
 		"config":  map[string]any{"defaults": map[string]any{"url": serveSimulator(t, "vc_key"), "interval": "1s"}},
 		"apiKeys": map[string]any{"keys": map[string]any{"default": "vc_key"}},
@@ -250,40 +245,20 @@ func serveSimulator(t *testing.T, key string) string {
 	return srv.URL
 }
 
-// selfSigned returns a certificate for 127.0.0.1 and its key, PEM-encoded,
-// and a pool that trusts it.
-func selfSigned(t *testing.T) (certPEM, keyPEM string, pool *x509.CertPool) {
+// testCertificate returns net/http/httptest's certificate (for 127.0.0.1)
+// and its key, PEM-encoded, and a pool that trusts it.
+func testCertificate(t *testing.T) (certPEM, keyPEM string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "videoconduit-exporter"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	cert := srv.TLS.Certificates[0]
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+	pool.AddCert(srv.Certificate())
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})), pool
 }
 
