@@ -48,7 +48,7 @@ func TestOneBrokenAccountHurtsNoOther(t *testing.T) {
 	var cfg config.Config
 	for _, n := range names {
 		a := f.account(n, interval)
-		a.Timeout = 2 * time.Second // a 30-second answer times out
+		a.Timeout = 5 * time.Second // a 30-second answer times out
 		cfg.Accounts = append(cfg.Accounts, a)
 	}
 	f.apply(cfg.Accounts...)
@@ -110,11 +110,14 @@ func TestOneBrokenAccountHurtsNoOther(t *testing.T) {
 
 	// The healthy accounts polled once an interval all through the broken
 	// account's faults: on average within 10% of it. No single gap may
-	// stall: the broken account's faults last seconds (30-second answers,
-	// Retry-After, slow bodies), so any that reached a healthy account would
-	// stretch a gap by seconds; the bound leaves room for a busy machine's
-	// scheduling (the starts are taken where the API sees them, so each
-	// carries a request's latency too).
+	// stall: each of the broken account's faults holds a request for 5
+	// seconds or more (the client's timeout on 30-second answers, a 5 s
+	// Retry-After, a body trickling for 5 s), so any that reached a healthy
+	// account would stretch a gap past 5 s, far above a busy machine's
+	// scheduling noise (gaps up to 2.4 s seen under the race detector at a
+	// load of 12 on two cores; the starts are taken where the API sees them,
+	// so each carries a request's latency too).
+	const stall = 4 * time.Second
 	for _, n := range []string{"healthy1", "healthy2"} {
 		var gaps []time.Duration
 		starts := f.starts.of("vc_" + n)
@@ -132,8 +135,8 @@ func TestOneBrokenAccountHurtsNoOther(t *testing.T) {
 		if mean < interval*9/10 || mean > interval*11/10 {
 			t.Errorf("%s polled every %v on average, want %v ± 10%%", n, mean, interval)
 		}
-		if gaps[len(gaps)-1] > interval*3/2 {
-			t.Errorf("%s waited %v between two polls, want at most %v", n, gaps[len(gaps)-1], interval*3/2)
+		if gaps[len(gaps)-1] >= stall {
+			t.Errorf("%s waited %v between two polls: a stall", n, gaps[len(gaps)-1])
 		}
 	}
 
@@ -167,8 +170,8 @@ func brokenDays() []faultDay {
 	return []faultDay{
 		{"latency_30s", simulator.Faults{Latency: 30 * time.Second}},
 		{"5xx", simulator.Faults{ServerErrorRate: 1}},
-		{"429_storm", simulator.Faults{RateLimitRate: 1, RetryAfter: 2 * time.Second}},
-		{"429_http_date", simulator.Faults{RateLimitRate: 0.8, RetryAfter: time.Second, RetryAfterDate: true}},
+		{"429_storm", simulator.Faults{RateLimitRate: 1, RetryAfter: 5 * time.Second}},
+		{"429_http_date", simulator.Faults{RateLimitRate: 0.8, RetryAfter: 5 * time.Second, RetryAfterDate: true}},
 		{"401", simulator.Faults{Unauthorized: true}},
 		{"403", simulator.Faults{Forbidden: true}},
 		{"dropped_connections", simulator.Faults{ConnectionDropRate: 0.7}},
@@ -180,7 +183,7 @@ func brokenDays() []faultDay {
 		{"repeated_items", simulator.Faults{RepeatRate: 0.7}},
 		{"unknown_fields", simulator.Faults{UnknownFields: true}},
 		{"huge_bodies", simulator.Faults{HugeBodyRate: 0.3}},
-		{"slow_bodies", simulator.Faults{SlowBody: 3 * time.Second}},
+		{"slow_bodies", simulator.Faults{SlowBody: 5 * time.Second}},
 	}
 }
 
