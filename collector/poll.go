@@ -243,15 +243,16 @@ func (p *poll) missing() []missingJob {
 // readOnPays reports whether reading on is expected to show more of the
 // missing jobs than it costs pages: whether, for some k, the pages down to
 // the k-th newest missing job not yet read past number no more than k. A
-// job read past without being shown is in no list (the API forgot it, or
-// its age is unknown) and is left to its lookup. The pages pageNew reads
-// this way never outnumber the missing jobs, so they cost at most the
-// lookups they replace, whatever the history behind them.
+// job read past without being shown is not in the list (the API forgot
+// it), and one of unknown age cannot be placed in it: both are left to
+// their lookup. The pages pageNew reads this way never outnumber the
+// missing jobs, so they cost at most the lookups they replace, whatever
+// the history behind them.
 func (p *poll) readOnPays(r *reach, missing []missingJob) bool {
 	k := 0
 	for _, m := range missing {
-		if tj, tracked := p.next.tracked[m.id]; !tracked || tj.seen == p.next.polls || !m.created.Before(r.reached) {
-			continue // shown, or read past
+		if tj, tracked := p.next.tracked[m.id]; !tracked || tj.seen == p.next.polls || m.created.IsZero() || !m.created.Before(r.reached) {
+			continue // shown, read past, or of unknown age
 		}
 		k++
 		if r.pagesTo(m.created, p.c.pageSize) <= float64(k) {
