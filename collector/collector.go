@@ -76,7 +76,10 @@ type JobCollector struct {
 	keyGeneration func() uint64
 	keyGen        uint64
 	checkAccount  bool
-	status        atomic.Pointer[Status]
+	// reasonsOverflow is set while failures are counted without their
+	// reason because too many wait for a lookup, so that it is logged once.
+	reasonsOverflow bool
+	status          atomic.Pointer[Status]
 
 	failed failureRing // the recent failed jobs, for RecentFailures
 

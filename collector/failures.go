@@ -38,8 +38,9 @@ type FailedJob struct {
 	// videoconduit_credits_refunded_total.
 	CreditsRefunded int64
 	// CreatedAt and CompletedAt are as the API gave them, in UTC; zero when
-	// it gave none (a list item lacks completed_at, and a lookup that would
-	// give it may be left for a later poll).
+	// it gave none (a list item with the message but not completed_at, or
+	// a job the API forgot before its lookup). A failure whose list item
+	// lacked the message comes here with its reason, when a lookup gives it.
 	CreatedAt, CompletedAt time.Time
 	// SeenAt is the start of the poll that saw the job failed.
 	SeenAt time.Time

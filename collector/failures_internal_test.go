@@ -15,60 +15,87 @@ import (
 )
 
 // TestFailedPollAddsNoRecentFailure fails a poll at each of its API calls in
-// turn, in a world where two tracked jobs have failed: a poll that fails
-// after counting one or both of them must leave the ring as it was, and the
-// poll that then succeeds adds each exactly once.
+// turn, in a world where two tracked jobs have failed and a third is gone:
+// the poll lists the pending and the processing jobs, pages the new ones
+// (counting both ends), then looks up the gone job. A poll that fails after
+// counting the failures must leave the ring as it was, and the failures
+// enter it exactly once. With list items of every field the page gives the
+// reasons; with the sample's fields they wait for lookups after the gone
+// job's, and a lookup of a reason that fails leaves the poll standing: its
+// ends count, the reasons follow in the next poll.
 func TestFailedPollAddsNoRecentFailure(t *testing.T) {
-	w := newSimWorld(t, 100, true)
-	if err := w.poll(0); err != nil {
-		t.Fatal(err)
-	}
-	a := w.sim.Submit("download", "https://youtu.be/a", 1)
-	b := w.sim.Submit("download", "https://youtu.be/b", 1)
-	w.clock.Advance(5 * time.Second)
-	if err := w.poll(0); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{a, b} {
-		if err := w.sim.SetStatus(id, client.StatusFailed, "Video unavailable"); err != nil {
-			t.Fatal(err)
-		}
-		w.clock.Advance(time.Second)
-	}
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprint("full-items=", full), func(t *testing.T) {
+			w := newSimWorld(t, simWorldOptions{pageSize: 100, quiet: true, fullItems: full})
+			if err := w.poll(0); err != nil {
+				t.Fatal(err)
+			}
+			a := w.sim.Submit("download", "https://youtu.be/a", 1)
+			b := w.sim.Submit("download", "https://youtu.be/b", 1)
+			gone := w.sim.Submit("download", "https://youtu.be/c", 1)
+			w.clock.Advance(5 * time.Second)
+			if err := w.poll(0); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{a, b} {
+				if err := w.sim.SetStatus(id, client.StatusFailed, "Video unavailable"); err != nil {
+					t.Fatal(err)
+				}
+				w.clock.Advance(time.Second)
+			}
+			if err := w.sim.Delete(gone); err != nil {
+				t.Fatal(err)
+			}
 
-	failedPolls := 0
-	for failAt := 1; ; failAt++ {
-		err := w.poll(failAt)
-		if err == nil {
-			break
-		}
-		failedPolls++
-		if got := w.c.RecentFailures(); len(got) != 0 {
-			t.Fatalf("a poll that failed at call %d added %d recent failures: %+v", failAt, len(got), got)
-		}
-	}
-	// The poll pages the new jobs, looks each failed one up, then lists the
-	// pending and the processing ones: the polls failing at those last two
-	// lists had counted both failures.
-	if failedPolls < 4 {
-		t.Fatalf("only %d polls failed before one succeeded: the test did not fail a poll after it counted the failures", failedPolls)
-	}
-	ids := func() []string {
-		var out []string
-		for _, f := range w.c.RecentFailures() {
-			out = append(out, f.ID)
-		}
-		return out
-	}
-	if got, want := ids(), []string{b, a}; !slices.Equal(got, want) {
-		t.Fatalf("after the successful poll: %v, want %v (each failure once, newest first)", got, want)
-	}
-	w.clock.Advance(30 * time.Second)
-	if err := w.poll(0); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := ids(), []string{b, a}; !slices.Equal(got, want) {
-		t.Fatalf("after one more poll: %v, want %v", got, want)
+			failedPolls := 0
+			for failAt := 1; ; failAt++ {
+				err := w.poll(failAt)
+				if err == nil {
+					break
+				}
+				failedPolls++
+				if got := w.c.RecentFailures(); len(got) != 0 {
+					t.Fatalf("a poll that failed at call %d added %d recent failures: %+v", failAt, len(got), got)
+				}
+			}
+			if failedPolls != 4 {
+				t.Fatalf("%d polls failed before one succeeded, want 4: the last failed after counting the failures", failedPolls)
+			}
+			ids := func() []string {
+				var out []string
+				for _, f := range w.c.RecentFailures() {
+					out = append(out, f.ID)
+				}
+				return out
+			}
+			unavailable := failureKey{"download", "youtube", "unavailable"}
+			s := w.c.state
+			if got := s.finished[finishedKey{"download", "youtube", client.StatusFailed}]; got != 2 {
+				t.Fatalf("the successful poll counted %d failed jobs, want 2", got)
+			}
+			if !full {
+				if got := s.failures[unavailable]; got != 0 || len(s.details) != 2 || len(ids()) != 0 {
+					t.Fatalf("the poll whose lookup of a reason failed counted %d reasons, keeps %d waiting, %d recent failures; want 0, 2, 0", got, len(s.details), len(ids()))
+				}
+				w.clock.Advance(30 * time.Second)
+				if err := w.poll(0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 {
+				s := w.c.state
+				if got, want := ids(), []string{b, a}; !slices.Equal(got, want) {
+					t.Fatalf("recent failures %v, want %v (each failure once, newest first)", got, want)
+				}
+				if got := s.failures[unavailable]; got != 2 || len(s.details) != 0 {
+					t.Fatalf("%d failures by reason, %d waiting; want 2, 0", got, len(s.details))
+				}
+				w.clock.Advance(30 * time.Second)
+				if err := w.poll(0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -33,6 +33,21 @@ func (j trackedJob) sameAs(o trackedJob) bool {
 	return j == o
 }
 
+// pendingDetail is a finished job whose end is counted but whose details
+// are not known yet: the reason of a failure whose list item had no
+// error_message, or the duration of a job whose item had no completed_at.
+// A lookup gives them later (see lookUpDetails).
+type pendingDetail struct {
+	jobType, source, status string // the labels its end counted under
+	created                 time.Time
+	credits                 int64
+	// seen is the start of the poll that counted the end.
+	seen time.Time
+	// reason says the failure is still to count by reason; duration, that
+	// its duration is still to observe.
+	reason, duration bool
+}
+
 // exemplarRef names the latest failed job of a series.
 type exemplarRef struct {
 	jobID string
@@ -86,10 +101,14 @@ type state struct {
 	// ties, late inserts and repeated items are never counted twice.
 	recent  map[string]time.Time
 	tracked map[string]trackedJob
-	// While a poll runs on a fork that shares recent and tracked with its
-	// state, these keep what the poll changed in them; nil otherwise.
+	// details holds the finished jobs whose details wait for a lookup.
+	details map[string]pendingDetail
+	// While a poll runs on a fork that shares recent, tracked and details
+	// with its state, these keep what the poll changed in them; nil
+	// otherwise.
 	recentUndo  changes[time.Time]
 	trackedUndo changes[trackedJob]
+	detailsUndo changes[pendingDetail]
 	// polls numbers the polls, for the seen marks of the tracked jobs.
 	polls uint32
 
@@ -116,6 +135,7 @@ func newState(reasons []string) *state {
 	s := &state{
 		recent:        map[string]time.Time{},
 		tracked:       map[string]trackedJob{},
+		details:       map[string]pendingDetail{},
 		created:       map[createdKey]uint64{},
 		finished:      map[finishedKey]uint64{},
 		failures:      map[failureKey]uint64{},
@@ -148,11 +168,12 @@ func newState(reasons []string) *state {
 }
 
 // fork returns the state a poll works on. The counters, bounded by the
-// label caps, are copied. recent and tracked grow with the active jobs: a
-// copy at every poll would hold them twice in memory, so a fork of a state
-// that has polled changes them in place and keeps what it changed, for undo
-// to put back if the poll fails. A state that never polled has them empty
-// and its first poll fills them: there a copy is the cheaper way.
+// label caps, are copied. recent and tracked grow with the active jobs, and
+// details with the jobs that finished: a copy at every poll would hold them
+// twice in memory, so a fork of a state that has polled changes them in
+// place and keeps what it changed, for undo to put back if the poll fails.
+// A state that never polled has them empty and its first poll fills them:
+// there a copy is the cheaper way.
 func (s *state) fork() *state {
 	c := *s
 	c.created = maps.Clone(s.created)
@@ -170,10 +191,10 @@ func (s *state) fork() *state {
 		c.durations[k] = &hc
 	}
 	if s.started {
-		c.recentUndo, c.trackedUndo = changes[time.Time]{}, changes[trackedJob]{}
+		c.recentUndo, c.trackedUndo, c.detailsUndo = changes[time.Time]{}, changes[trackedJob]{}, changes[pendingDetail]{}
 	} else {
-		c.recent, c.tracked = maps.Clone(s.recent), maps.Clone(s.tracked)
-		c.recentUndo, c.trackedUndo = nil, nil
+		c.recent, c.tracked, c.details = maps.Clone(s.recent), maps.Clone(s.tracked), maps.Clone(s.details)
+		c.recentUndo, c.trackedUndo, c.detailsUndo = nil, nil, nil
 	}
 	c.polls++
 	return &c
@@ -186,12 +207,13 @@ func (s *state) fork() *state {
 func (s *state) undo(prev *state) {
 	s.recentUndo.undo(s.recent)
 	s.trackedUndo.undo(s.tracked)
+	s.detailsUndo.undo(s.details)
 	prev.polls = s.polls
 }
 
 // commit makes this fork's changes final, once its poll succeeded.
 func (s *state) commit() {
-	s.recentUndo, s.trackedUndo = nil, nil
+	s.recentUndo, s.trackedUndo, s.detailsUndo = nil, nil, nil
 }
 
 func (s *state) track(id string, tj trackedJob) {
@@ -205,6 +227,12 @@ func (s *state) setRecent(id string, at time.Time) {
 }
 
 func (s *state) forgetRecent(id string) { s.recentUndo.remove(s.recent, id) }
+
+func (s *state) await(id string, d pendingDetail) {
+	s.detailsUndo.set(s.details, id, d, func(old pendingDetail) bool { return old == d })
+}
+
+func (s *state) settle(id string) { s.detailsUndo.remove(s.details, id) }
 
 // prior is a key's value before a poll first changed it.
 type prior[V any] struct {

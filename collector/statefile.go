@@ -20,7 +20,8 @@ const (
 )
 
 // stateFile is the JSON form of the state kept across restarts: the
-// position in the job list, the tracked jobs and every counter.
+// position in the job list, the tracked jobs, the finished jobs whose
+// details wait for a lookup, and every counter.
 type stateFile struct {
 	Program     string               `json:"program"`
 	Version     int                  `json:"version"`
@@ -29,6 +30,7 @@ type stateFile struct {
 	HighWater   time.Time            `json:"high_water"`
 	Recent      map[string]time.Time `json:"recent"`
 	Tracked     []trackedRecord      `json:"tracked"`
+	Pending     []pendingRecord      `json:"pending_details,omitempty"`
 	Created     []countRecord        `json:"created"`
 	Finished    []countRecord        `json:"finished"`
 	Failures    []countRecord        `json:"failures"`
@@ -46,6 +48,16 @@ type trackedRecord struct {
 	Status    string    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
 	Credits   int64     `json:"credits"`
+}
+
+// pendingRecord is a finished job whose details wait: the job as it was
+// tracked, with the status its end counted under, and what is still to
+// count.
+type pendingRecord struct {
+	trackedRecord
+	SeenAt   time.Time `json:"seen_at"`
+	Reason   bool      `json:"reason"`
+	Duration bool      `json:"duration"`
 }
 
 // countRecord is one counter series: its label values in the order of the
@@ -69,6 +81,9 @@ func (s *state) toFile(api string, now time.Time) *stateFile {
 	}
 	for id, j := range s.tracked {
 		f.Tracked = append(f.Tracked, trackedRecord{id, j.jobType, j.source, j.status, j.created, j.credits})
+	}
+	for id, d := range s.details {
+		f.Pending = append(f.Pending, pendingRecord{trackedRecord{id, d.jobType, d.source, d.status, d.created, d.credits}, d.seen, d.reason, d.duration})
 	}
 	for k, v := range s.created {
 		f.Created = append(f.Created, countRecord{[]string{k.jobType, k.source}, int64(v)})
@@ -121,6 +136,24 @@ func (f *stateFile) toState(c *JobCollector) (*state, error) {
 			status:  c.statuses.value(r.Status),
 			created: r.CreatedAt,
 			credits: r.Credits,
+		}
+	}
+	if len(f.Pending) > maxPendingDetails {
+		return nil, fmt.Errorf("%d finished jobs wait for details, more than the %d a collector keeps", len(f.Pending), maxPendingDetails)
+	}
+	for _, r := range f.Pending {
+		if r.ID == "" || !(r.Reason || r.Duration) {
+			return nil, fmt.Errorf("malformed pending details record %+v", r)
+		}
+		s.details[r.ID] = pendingDetail{
+			jobType:  jobType(r.JobType),
+			source:   source(r.Source),
+			status:   c.statuses.value(r.Status),
+			created:  r.CreatedAt,
+			credits:  max(0, r.Credits),
+			seen:     r.SeenAt,
+			reason:   r.Reason,
+			duration: r.Duration,
 		}
 	}
 	for _, table := range []struct {

@@ -2,14 +2,17 @@ package collector_test
 
 import (
 	"bytes"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
 
+	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
 	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
@@ -52,6 +55,61 @@ func TestStateFileResumesCounting(t *testing.T) {
 	}
 	assertNonZero(t, w, "videoconduit_jobs_created_total", created)
 	assertNonZero(t, w, "videoconduit_jobs_finished_total", finished)
+}
+
+// TestStateFileKeepsWaitingDetails counts the ends of three tracked jobs
+// while every lookup fails: the failures' reasons and the durations wait,
+// and the state file keeps them across a restart. The restarted collector
+// looks them up and counts each once.
+func TestStateFileKeepsWaitingDetails(t *testing.T) {
+	var failLookups atomic.Bool
+	var w *world
+	w = newWorld(t, simulator.Config{Seed: 23, Profiles: quietProfiles(), OnRequest: func(r *http.Request) {
+		if failLookups.Load() && strings.HasPrefix(r.URL.Path, "/v1/jobs/") {
+			w.sim.SetFaults(simulator.Faults{ServerErrorRate: 1})
+		} else {
+			w.sim.SetFaults(simulator.Faults{})
+		}
+	}}, 100)
+	path := filepath.Join(t.TempDir(), "state.json")
+	cfg := collector.Config{StateFile: path, API: "http://sim"}
+	w.start(t, cfg)
+	w.poll(t)
+	a := w.sim.Submit("download", "https://youtu.be/a", 1)
+	b := w.sim.Submit("download", "https://youtu.be/b", 1)
+	c := w.sim.Submit("download", "https://youtu.be/c", 1)
+	w.poll(t)
+	w.clock.Advance(40 * time.Second)
+	for _, err := range []error{
+		w.sim.SetStatus(a, client.StatusFailed, "Video unavailable"),
+		w.sim.SetStatus(b, client.StatusFailed, "This video is private"),
+		w.sim.SetStatus(c, client.StatusCompleted, ""),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	failLookups.Store(true)
+	w.poll(t) // the lookups fail, the poll does not
+	failLookups.Store(false)
+
+	w.start(t, cfg)
+	if reasons, durations, _, _ := collector.WaitingDetails(w.coll); reasons != 2 || durations != 1 {
+		t.Fatalf("after the restart %d reasons and %d durations wait, want 2 and 1", reasons, durations)
+	}
+	assertNonZero(t, w, "videoconduit_jobs_finished_total", map[string]float64{"download|youtube|failed": 2, "download|youtube|completed": 1})
+	assertNonZero(t, w, "videoconduit_job_failures_total", nil)
+	for range 2 {
+		w.clock.Advance(30 * time.Second)
+		w.poll(t)
+		assertNonZero(t, w, "videoconduit_jobs_finished_total", map[string]float64{"download|youtube|failed": 2, "download|youtube|completed": 1})
+		assertNonZero(t, w, "videoconduit_job_failures_total", map[string]float64{"download|private|youtube": 1, "download|unavailable|youtube": 1})
+		for status, want := range map[string]uint64{client.StatusFailed: 2, client.StatusCompleted: 1} {
+			if got := histogramOf(t, w, "download", status); got.count != want || got.sum != float64(want)*40 {
+				t.Errorf("download/%s durations = %+v, want %d of 40 s", status, got, want)
+			}
+		}
+	}
 }
 
 func equalSeries(a, b map[string]float64) bool {

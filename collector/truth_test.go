@@ -6,11 +6,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
@@ -28,45 +30,107 @@ func TestRandomizedWorldMatchesTruth(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			t.Parallel()
-			runRandomizedWorld(t, seed, polls)
+			runRandomizedWorld(t, randomWorld{
+				seed: seed, polls: polls, pageSize: 7, profiles: simulator.DefaultProfiles(),
+				gap: 5 * time.Second, gapJitter: 55 * time.Second, callJitter: 2500 * time.Millisecond,
+				incidents: []simulator.Incident{
+					{Kind: simulator.FailureSpike, Start: epoch.Add(20 * time.Minute), Duration: 15 * time.Minute, Platform: "youtube", FailureRate: 0.9},
+					{Kind: simulator.Stall, Start: epoch.Add(60 * time.Minute), Duration: 10 * time.Minute, JobType: "transcribe"},
+				},
+			})
 		})
 	}
 }
 
-func runRandomizedWorld(t *testing.T, seed int64, polls int) {
+// TestRandomizedBusyWorldMatchesTruth is the same on a busy account: 20 new
+// jobs a second and hundreds finishing between polls, a poll about every
+// 30 seconds whose calls each take up to 400 ms (the default budget of five
+// a second, on average), full pages, a failure spike and a stall whose
+// release ends hundreds of long-waiting jobs at once; list items carry the
+// sample's fields or every field. The ends are learnt from the lists, the
+// details wait for lookups within the budget, and once the faults stop and
+// the waiting details are looked up, every counter must equal the truth.
+func TestRandomizedBusyWorldMatchesTruth(t *testing.T) {
+	seeds := []int64{1, 2}
+	polls := 40
+	if testing.Short() {
+		seeds, polls = seeds[:1], 20
+	}
+	for _, full := range []bool{false, true} {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("full-items=%v/seed=%d", full, seed), func(t *testing.T) {
+				t.Parallel()
+				runRandomizedWorld(t, randomWorld{
+					seed: seed, polls: polls, pageSize: 100, profiles: busyProfiles(20), fullItems: full,
+					gap: 20 * time.Second, gapJitter: 20 * time.Second, callJitter: 400 * time.Millisecond,
+					incidents: []simulator.Incident{
+						{Kind: simulator.FailureSpike, Start: epoch.Add(4 * time.Minute), Duration: 2 * time.Minute, Platform: "youtube", FailureRate: 0.9},
+						{Kind: simulator.Stall, Start: epoch.Add(8 * time.Minute), Duration: 3 * time.Minute, JobType: "transcribe"},
+					},
+				})
+			})
+		}
+	}
+}
+
+// randomWorld describes a randomized run.
+type randomWorld struct {
+	seed      int64
+	polls     int
+	pageSize  int
+	profiles  map[string]simulator.TypeProfile
+	fullItems bool
+	incidents []simulator.Incident
+	// Polls are gap plus up to gapJitter apart; every request moves the
+	// clock by up to callJitter.
+	gap, gapJitter, callJitter time.Duration
+}
+
+// busyProfiles returns the default job mix at perSecond new jobs a second.
+func busyProfiles(perSecond float64) map[string]simulator.TypeProfile {
+	profiles := simulator.DefaultProfiles()
+	total := 0.0
+	for _, p := range profiles {
+		total += p.PerMinute
+	}
+	for k, p := range profiles {
+		p.PerMinute *= perSecond * 60 / total
+		profiles[k] = p
+	}
+	return profiles
+}
+
+func runRandomizedWorld(t *testing.T, rw randomWorld) {
 	var (
 		w         *world
 		advancing atomic.Bool
 		mu        sync.Mutex
-		rng       = rand.New(rand.NewPCG(uint64(seed), 99))
+		rng       = rand.New(rand.NewPCG(uint64(rw.seed), 99))
 	)
-	jitter := func(maxMillis int) time.Duration {
+	jitter := func(d time.Duration) time.Duration {
 		mu.Lock()
 		defer mu.Unlock()
-		return time.Duration(rng.IntN(maxMillis)) * time.Millisecond
+		return time.Duration(rng.Int64N(int64(d)))
 	}
-	profiles := simulator.DefaultProfiles()
 	w = newWorld(t, simulator.Config{
-		Seed:     seed,
-		History:  500,
-		Profiles: profiles,
-		Incidents: []simulator.Incident{
-			{Kind: simulator.FailureSpike, Start: epoch.Add(20 * time.Minute), Duration: 15 * time.Minute, Platform: "youtube", FailureRate: 0.9},
-			{Kind: simulator.Stall, Start: epoch.Add(60 * time.Minute), Duration: 10 * time.Minute, JobType: "transcribe"},
-		},
+		Seed:          rw.seed,
+		History:       500,
+		Profiles:      rw.profiles,
+		FullListItems: rw.fullItems,
+		Incidents:     rw.incidents,
 		OnRequest: func(*http.Request) {
 			if advancing.Load() {
-				w.clock.Advance(jitter(2500))
+				w.clock.Advance(jitter(rw.callJitter))
 			}
 		},
-	}, 7)
+	}, rw.pageSize)
 
 	start := w.clock.Now()
 	w.poll(t) // start-up with the clock still, so the boundary is exact
 	advancing.Store(true)
 	failed := 0
-	for range polls {
-		w.clock.Advance(5*time.Second + jitter(55_000))
+	for range rw.polls {
+		w.clock.Advance(rw.gap + jitter(rw.gapJitter))
 		w.sim.SetFaults(randomFaults(rng, &mu))
 		if err := w.coll.Poll(context.Background()); err != nil {
 			failed++
@@ -75,10 +139,32 @@ func runRandomizedWorld(t *testing.T, seed int64, polls int) {
 	w.sim.SetFaults(simulator.Faults{})
 	advancing.Store(false)
 	w.poll(t)
-	w.poll(t)
-	t.Logf("%d of %d polls failed under faults; catch-up truncated %v times", failed, polls, w.series(t, "videoconduit_catchup_truncated_total")[""])
-	if failed == 0 || failed == polls {
-		t.Errorf("%d of %d polls failed: the faults did not exercise both paths", failed, polls)
+	// The failures whose reasons wait for a lookup are looked up by the
+	// polls that follow; until then their reasons are not counted.
+	waiting, polls := 0.0, 1
+	for ; polls < 20; polls++ {
+		finished := w.series(t, "videoconduit_jobs_finished_total")
+		waiting = 0
+		for k, v := range finished {
+			if strings.HasSuffix(k, "|"+client.StatusFailed) {
+				waiting += v
+			}
+		}
+		for _, v := range w.series(t, "videoconduit_job_failures_total") {
+			waiting -= v
+		}
+		if waiting == 0 {
+			break
+		}
+		w.poll(t)
+	}
+	t.Logf("%d of %d polls failed under faults; catch-up truncated %v times; %d clean polls to look up every failure's message",
+		failed, rw.polls, w.series(t, "videoconduit_catchup_truncated_total")[""], polls)
+	if waiting != 0 {
+		t.Errorf("after %d clean polls, %v failures still wait for their reason", polls, waiting)
+	}
+	if failed == 0 || failed == rw.polls {
+		t.Errorf("%d of %d polls failed: the faults did not exercise both paths", failed, rw.polls)
 	}
 
 	truth := w.sim.TruthSince(start)

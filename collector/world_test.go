@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"cmp"
 	"context"
 	"net/http/httptest"
 	"testing"
@@ -63,10 +64,12 @@ func newWorld(t testing.TB, cfg simulator.Config, pageSize int) *world {
 }
 
 // start (re)starts the collector, as a process start would: base is the
-// configuration beyond the world's own (a state file, a logger).
+// configuration beyond the world's own (a state file, a logger, an interval
+// other than 30 s).
 func (w *world) start(t testing.TB, base collector.Config) {
 	t.Helper()
-	base.Source, base.Interval, base.PageSize, base.Now = w.api, 30*time.Second, w.pageSize, w.clock.Now
+	base.Source, base.PageSize, base.Now = w.api, w.pageSize, w.clock.Now
+	base.Interval = cmp.Or(base.Interval, 30*time.Second)
 	coll, err := collector.New(base)
 	if err != nil {
 		t.Fatal(err)

@@ -73,8 +73,9 @@ func route(path string) (endpoint, id string) {
 
 // ServeHTTP serves the VideoConduit Jobs API over the simulated world:
 // GET /v1/jobs/{id} (the full job, unset optional fields as null) and
-// GET /v1/jobs?cursor=&limit=&status=&job_type= (summary items newest first,
-// ties in creation order). A filter value is valid when the API page
+// GET /v1/jobs?cursor=&limit=&status=&job_type= (items newest first, ties
+// in creation order, with the sample's fields or, with FullListItems,
+// every field). A filter value is valid when the API page
 // documents it or the world has produced it (a custom type or status).
 // Errors are JSON {"detail": "..."}: 400 for a bad limit, filter or cursor,
 // 401 for a missing or wrong key, 404 for an unknown job or path, 405 for
@@ -344,7 +345,7 @@ func (s *Sim) appendPage(items []*job, next string, hasMore, unknown bool) []byt
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = s.appendJob(b, &j.j, false, unknown)
+		b = s.appendJob(b, &j.j, s.cfg.FullListItems, unknown)
 	}
 	b = append(b, `],"next_cursor":`...)
 	b = appendOptString(b, next)

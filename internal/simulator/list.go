@@ -64,7 +64,7 @@ func (s *Sim) segments(f filter) []segment {
 				if !s.oldMatches(k, f) {
 					return nil
 				}
-				return s.oldJob(k, false)
+				return s.oldJob(k, s.cfg.FullListItems)
 			},
 		})
 	} else {

@@ -2,9 +2,12 @@ package simulator
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -195,6 +198,50 @@ func TestFilterOnTypeOutsideHistory(t *testing.T) {
 	}
 	if n := len(listAll(t, srv.URL, vals("job_type", "download", "limit", "100"))); n != 1000 {
 		t.Fatalf("%d downloads", n)
+	}
+}
+
+// List items carry the API page's sample fields by default, and with
+// FullListItems exactly what a GET of the same job gives, old and live
+// jobs alike.
+func TestListItemShape(t *testing.T) {
+	sample := []string{"created_at", "credits_charged", "job_id", "job_type", "source_url", "status"}
+	for _, full := range []bool{false, true} {
+		clk := NewManualClock(t0)
+		s := New(Config{Seed: 14, Clock: clk, History: 50, FullListItems: full})
+		srv := serve(t, s)
+		clk.Advance(time.Minute) // fewer live jobs than a page: old ones follow
+		r := get(t, listURL(srv.URL, vals("limit", "100")))
+		var p struct{ Items []map[string]any }
+		if err := json.Unmarshal(r.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		statuses := map[string]bool{}
+		old := 0
+		for _, it := range p.Items {
+			id := it["job_id"].(string)
+			statuses[it["status"].(string)] = true
+			if created, _ := time.Parse(time.RFC3339, it["created_at"].(string)); created.Before(t0) {
+				old++
+			}
+			if !full {
+				if keys := slices.Sorted(maps.Keys(it)); !slices.Equal(keys, sample) {
+					t.Fatalf("sample item %s has fields %v, want %v", id, keys, sample)
+				}
+				continue
+			}
+			if want := getObject(t, srv.URL+"/v1/jobs/"+id); !reflect.DeepEqual(it, want) {
+				t.Fatalf("full item %s\n%v\nwant what GET gives\n%v", id, it, want)
+			}
+		}
+		for _, st := range client.Statuses {
+			if !statuses[st] {
+				t.Fatalf("full=%v: no %s job among %d items: the check proves little", full, st, len(p.Items))
+			}
+		}
+		if old == 0 {
+			t.Fatalf("full=%v: no old job among %d items", full, len(p.Items))
+		}
 	}
 }
 

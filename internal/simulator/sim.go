@@ -38,6 +38,11 @@ type Config struct {
 	Platforms         map[string]float64     // weights by platform name; nil: DefaultPlatforms()
 	Incidents         []Incident             // act on the live world (jobs created from Start on)
 	FractionalSeconds bool                   // timestamps with microseconds instead of whole seconds
+	// FullListItems makes list items carry every field a GET gives
+	// (parameters, results, error_message, completed_at, expires_at);
+	// without it they carry the fields of the API page's sample: job_id,
+	// job_type, status, source_url, credits_charged and created_at.
+	FullListItems bool
 	// RateLimit is the server's budget in requests per second of real time
 	// (it limits the HTTP traffic, not the simulated world); 0 = none. Over
 	// it: 429 with Retry-After and X-RateLimit-Limit/Remaining/Reset.

@@ -1,0 +1,23 @@
+package collector
+
+import "time"
+
+// WaitingDetails tells, of the finished jobs whose details wait for a
+// lookup, how many wait for their reason and how many for their duration
+// only, and the start of the poll that counted the oldest of each (zero
+// when none).
+func WaitingDetails(c *JobCollector) (reasons, durations int, oldestReason, oldestDuration time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.state.details {
+		n, oldest := &durations, &oldestDuration
+		if d.reason {
+			n, oldest = &reasons, &oldestReason
+		}
+		*n++
+		if oldest.IsZero() || d.seen.Before(*oldest) {
+			*oldest = d.seen
+		}
+	}
+	return reasons, durations, oldestReason, oldestDuration
+}
