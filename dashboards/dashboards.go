@@ -11,8 +11,7 @@ import (
 )
 
 // Query is one PromQL query of a dashboard panel or annotation, with Grafana's
-// variables replaced by values that select everything a Prometheus scraping the
-// exporter holds.
+// variables replaced by the values Grafana sends when All is selected.
 type Query struct {
 	Dashboard string // dashboard title
 	Panel     string // panel title, or "annotation: " and the annotation's name
@@ -30,17 +29,15 @@ var builtinValues = map[string]string{
 	"__interval":      "15s",
 }
 
-// allValue replaces every template variable: all of them are used in regex
-// matchers, where it selects every series.
-const allValue = ".*"
-
 // variableRef matches the three syntaxes Grafana accepts for a variable:
 // ${name} or ${name:format}, $name, and the deprecated [[name]].
 var variableRef = regexp.MustCompile(`\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]`)
 
 // Queries returns every panel target and annotation query of the dashboards,
 // with variables replaced: intervals by fixed windows, template variables by
-// ".*". A query naming a variable that the dashboard does not define is an error.
+// their All value (every variable is used in regex matchers, where All
+// selects every series). A query naming a variable that the dashboard does
+// not define is an error.
 func Queries() ([]Query, error) {
 	all, err := load()
 	if err != nil {
@@ -72,6 +69,7 @@ type dashboard struct {
 	ID          *int          `json:"id"`
 	UID         string        `json:"uid"`
 	Title       string        `json:"title"`
+	Editable    bool          `json:"editable"`
 	Inputs      []input       `json:"__inputs"`
 	Requires    []requirement `json:"__requires"`
 	Links       []link        `json:"links"`
@@ -123,7 +121,17 @@ type panel struct {
 	GridPos     gridPos        `json:"gridPos"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit string `json:"unit"`
+			Unit       string `json:"unit"`
+			Thresholds struct {
+				Steps []struct {
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+			Custom struct {
+				ThresholdsStyle struct {
+					Mode string `json:"mode"`
+				} `json:"thresholdsStyle"`
+			} `json:"custom"`
 		} `json:"defaults"`
 	} `json:"fieldConfig"`
 	Targets []target `json:"targets"`
@@ -146,7 +154,9 @@ type annotation struct {
 
 type variable struct {
 	Name       string         `json:"name"`
+	Label      string         `json:"label"`
 	Type       string         `json:"type"`
+	Refresh    int            `json:"refresh"`
 	Datasource *datasourceRef `json:"datasource"`
 	Definition string         `json:"definition"`
 	Query      variableQuery  `json:"query"`
@@ -281,14 +291,14 @@ func (d *dashboard) expand(expr string) (string, error) {
 		if v, ok := builtinValues[name]; ok {
 			return v
 		}
-		if v, ok := d.variable(name); ok && v.Type != "datasource" {
-			return allValue
+		if v, ok := d.variable(name); ok && v.Type != "datasource" && v.AllValue != "" {
+			return v.AllValue
 		}
 		unknown = append(unknown, ref)
 		return ref
 	})
 	if len(unknown) > 0 {
-		return "", fmt.Errorf("query %q uses undefined variables %s", expr, strings.Join(unknown, ", "))
+		return "", fmt.Errorf("query %q uses undefined variables, or variables without an All value: %s", expr, strings.Join(unknown, ", "))
 	}
 	return out, nil
 }
