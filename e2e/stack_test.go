@@ -16,10 +16,11 @@ import (
 )
 
 // The demo's failure spike: early enough that the tests need not wait long,
-// late enough that Prometheus scrapes a quiet baseline first; long enough for
-// the copy of the paging alert (1m windows, `for` 30s) to fire.
+// late enough that the copy of the paging alert (every window a tenth of the
+// shipped one) has a baseline of a minute recorded before it; long enough for
+// that copy to fire.
 const (
-	incidentAfter    = 20 * time.Second
+	incidentAfter    = 80 * time.Second
 	incidentDuration = 60 * time.Second
 	// incidentEvery pushes the next incidents, and the demo's transcribe
 	// stall half a period later, past the end of the tests.
