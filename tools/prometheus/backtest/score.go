@@ -95,13 +95,16 @@ func score(sc *Scenario, seed uint64, firings []firing, notes []notification) sc
 			res.False = append(res.False, f)
 		}
 	}
+	// A notification belongs to the incidents its alerts answer, by when
+	// the alerts started: a warning muted while the incident paged is
+	// notified once the page resolves, which may be long after.
 	for _, n := range notes {
 		if !n.New || (n.Severity != "critical" && n.Severity != "warning") {
 			continue
 		}
 		answered := false
 		for i, inc := range sc.Incidents {
-			if !slices.ContainsFunc(n.Alerts, func(f firing) bool { return inc.answers(f, n.At) }) {
+			if !slices.ContainsFunc(n.Alerts, func(f firing) bool { return inc.answers(f, f.Start) }) {
 				continue
 			}
 			answered = true
