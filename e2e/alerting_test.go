@@ -74,7 +74,7 @@ func TestEndToEndFailureSpikePagesAPerson(t *testing.T) {
 		t.Errorf("the alert fired at %v, so it was pending from %v, before the incident began at %v", alert.StartsAt, pending, s.incidentStart)
 	}
 
-	ctx, cancel = context.WithDeadline(context.Background(), s.incidentEnd.Add(3*time.Minute))
+	ctx, cancel = context.WithDeadline(context.Background(), s.incidentEnd.Add(4*time.Minute))
 	defer cancel()
 	resolved, gone, err := s.webhook.waitFor(ctx, func(_ notification, a alertPayload) bool {
 		return a.Status == "resolved" && a.Fingerprint == alert.Fingerprint

@@ -19,7 +19,7 @@ import (
 // The incident of the two-replica test: late enough that the rules, ten
 // times faster, have a minute of baseline recorded before it.
 const (
-	replicasIncidentAfter    = 90 * time.Second
+	replicasIncidentAfter    = 70 * time.Second
 	replicasIncidentDuration = 60 * time.Second
 	// replicasQuiet is how long the test listens after the resolve for a
 	// notification that should not come.
