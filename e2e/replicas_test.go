@@ -17,9 +17,12 @@ import (
 )
 
 // The incident of the two-replica test: late enough that the rules, ten
-// times faster, have a minute of baseline recorded before it.
+// times faster, have a baseline of two minutes (twenty, scaled) of healthy
+// jobs when it starts; a baseline of a few jobs may well be 50%. The page
+// and its resolve are then over before the credit alerts' baseline of an
+// hour ago, scaled to 6 minutes, exists.
 const (
-	replicasIncidentAfter    = 70 * time.Second
+	replicasIncidentAfter    = 130 * time.Second
 	replicasIncidentDuration = 60 * time.Second
 	// replicasQuiet is how long the test listens after the resolve for a
 	// notification that should not come.
@@ -130,7 +133,8 @@ func TestEndToEndTwoReplicasPageOnce(t *testing.T) {
 	defer cancel()
 	page, alert, err := s.webhook.waitFor(ctx, func(_ notification, a alertPayload) bool { return a.Status == "firing" })
 	if err != nil {
-		t.Fatalf("no page for the incident: %v", err)
+		firing, qerr := s.query(`ALERTS`)
+		t.Fatalf("no page for the incident: %v\nPrometheus' ALERTS: %v %v", err, firing, qerr)
 	}
 	if _, ok := alert.Labels["account"]; ok {
 		want["account"] = "default" // the demo's account, on exporters that label it

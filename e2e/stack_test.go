@@ -17,10 +17,10 @@ import (
 
 // The demo's failure spike: early enough that the tests need not wait long,
 // late enough that the copy of the paging alert (every window a tenth of the
-// shipped one) has a baseline of a minute recorded before it; long enough for
-// that copy to fire.
+// shipped one) has a baseline of two minutes of healthy jobs (a baseline of
+// a few jobs may well be 50%); long enough for that copy to fire.
 const (
-	incidentAfter    = 80 * time.Second
+	incidentAfter    = 130 * time.Second
 	incidentDuration = 60 * time.Second
 	// incidentEvery pushes the next incidents, and the demo's transcribe
 	// stall half a period later, past the end of the tests.
