@@ -1,18 +1,21 @@
-// Command videoconduit_exporter exports the jobs of a VideoConduit account as
-// Prometheus metrics.
+// Command videoconduit_exporter exports the jobs of one or several
+// VideoConduit accounts as Prometheus metrics.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,8 +30,9 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
+	"github.com/videoconduit/videoconduit_exporter/config"
+	"github.com/videoconduit/videoconduit_exporter/internal/accounts"
 	"github.com/videoconduit/videoconduit_exporter/internal/apikey"
 	"github.com/videoconduit/videoconduit_exporter/internal/exposition"
 )
@@ -53,21 +57,26 @@ func main() {
 
 // options are the parsed command-line flags.
 type options struct {
-	apiURL            string
+	// account and settings describe the one account of the flags, used
+	// without --config.file.
+	account           string
+	settings          config.Settings
 	apiKeyFile        string
-	apiTimeout        time.Duration
-	requestsPerSecond float64
-	interval          time.Duration
-	pageSize          int
+	stateFile         string
+	configFile        string
+	checkConfig       bool
 	metricsPath       string
+	externalURL       *url.URL
 	logLevel          string
 	logFormat         string
-	stateFile         string
 	reasonsFile       string
 	noExporterMetrics bool
 	maxRequests       int
 	demo              demoOptions
 	web               *web.FlagConfig
+	// perAccountFlags are the flags that --config.file replaces, and
+	// whether each was given.
+	perAccountFlags map[string]*bool
 }
 
 // run is the whole program, with its exit code as the result: 0 after a
@@ -81,77 +90,75 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	// Configuration errors first, each as one line and exit 2, before
 	// anything is started.
-	keys := apikey.Fixed(demoKey)
-	if !opts.demo.enabled {
-		var err error
-		if keys, err = apikey.Load(opts.apiKeyFile, logger); err != nil {
-			fmt.Fprintln(stderr, exporterName+":", err)
-			return 2
-		}
+	usageError := func(err error) int {
+		fmt.Fprintln(stderr, exporterName+":", err)
+		return 2
 	}
 	classifier := collector.DefaultFailureClassifier()
 	if opts.reasonsFile != "" {
 		var err error
 		if classifier, err = collector.LoadFailureClassifier(opts.reasonsFile); err != nil {
-			fmt.Fprintln(stderr, exporterName+":", err)
-			return 2
+			return usageError(err)
 		}
+	}
+	load := opts.loadAccounts
+	if opts.checkConfig {
+		cfg, err := load()
+		if err != nil {
+			return usageError(err)
+		}
+		fmt.Fprintf(stdout, "%s: the configuration is valid: %s\n", exporterName, accountNames(cfg))
+		return 0
+	}
+	cfg, err := load()
+	if err != nil {
+		return usageError(err)
 	}
 
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	apiURL := opts.apiURL
+	accountOpts := accounts.Options{
+		Logger:     logger,
+		Classifier: classifier,
+		UserAgent:  exporterName + "/" + version.Version,
+		Live:       prometheus.NewRegistry(),
+	}
 	if opts.demo.enabled {
-		demoURL, closeDemo, err := startDemo(opts.demo, logger)
+		demo, err := startDemo(opts.demo, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "starting the demo API failed", "err", err)
 			return 1
 		}
-		defer closeDemo()
-		apiURL = demoURL
-	} else {
-		// Registered here, not in the goroutine: a SIGHUP that arrived before
-		// the goroutine ran would otherwise kill the process.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go reloadKeyOnHangup(ctx, hup, keys)
+		defer demo.close()
+		cfg, load, accountOpts.Keys = demo.config(opts.settings), nil, demo.key
 	}
+	if opts.configFile != "" && os.Getenv(apikey.EnvVar) != "" {
+		level.Warn(logger).Log("msg", apikey.EnvVar+" is ignored with --config.file: each account's key comes from its api_key_file")
+	}
+	// Registered before anything can send it: an early SIGHUP would
+	// otherwise kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
-	var coll *collector.JobCollector
-	api, err := client.New(client.Config{
-		BaseURL:           apiURL,
-		Key:               keys.Key,
-		UserAgent:         exporterName + "/" + version.Version,
-		Timeout:           opts.apiTimeout,
-		RequestsPerSecond: opts.requestsPerSecond,
-		Observe:           func(endpoint, code string, d time.Duration) { coll.ObserveRequest(endpoint, code, d) },
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, exporterName+":", err)
-		return 2
+	set := accounts.New(ctx, accountOpts)
+	defer set.Stop()
+	if err := set.Apply(cfg); err != nil {
+		return usageError(err)
 	}
-	coll, err = collector.New(collector.Config{
-		Source:     api,
-		Interval:   opts.interval,
-		PageSize:   opts.pageSize,
-		Logger:     log.With(logger, "component", "collector"),
-		Classifier: classifier,
-		StateFile:  opts.stateFile,
-		API:        apiURL,
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, exporterName+":", err)
-		return 2
-	}
+	level.Info(logger).Log("msg", "polling the VideoConduit API", "accounts", accountNames(cfg))
+	go reload(ctx, logger, set, load, opts.configFile, hup)
 
 	// The job series change once per poll and are encoded once per poll;
 	// the registry holds what changes between scrapes.
-	live := prometheus.NewRegistry()
-	live.MustRegister(versioncollector.NewCollector(exporterName), coll.Health())
+	live := accountOpts.Live
+	live.MustRegister(versioncollector.NewCollector(exporterName))
+	if opts.externalURL != nil {
+		live.MustRegister(webInfo(opts.externalURL))
+	}
 	var handler http.Handler = exposition.NewHandler(exposition.Opts{
-		Snapshot:            coll.JobMetrics,
+		Snapshot:            set.JobMetrics,
 		Live:                live,
 		ErrorLog:            stdlog.New(log.NewStdlibAdapter(level.Error(logger)), "", 0),
 		MaxRequestsInFlight: opts.maxRequests,
@@ -160,15 +167,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		live.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		handler = promhttp.InstrumentMetricHandler(live, handler)
 	}
-	mux, err := newMux(opts.metricsPath, handler, coll.Ready)
+	mux, err := newMux(opts.metricsPath, handler, set, opts.externalURL)
 	if err != nil {
 		level.Error(logger).Log("msg", "building the HTTP handlers failed", "err", err)
 		return 1
 	}
-
-	var polling sync.WaitGroup
-	polling.Go(func() { coll.Run(ctx) })
-	defer polling.Wait()
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -189,23 +192,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// webInfo is the series that tells the address people reach the exporter
+// by, for the links of alerts and dashboards, which know the exporter only
+// by its series.
+func webInfo(externalURL *url.URL) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   "videoconduit_exporter",
+		Name:        "web_info",
+		Help:        "The address people reach the exporter by (--web.external-url), value 1.",
+		ConstLabels: prometheus.Labels{"external_url": externalURL.String()},
+	}, func() float64 { return 1 })
+}
+
 // parseFlags parses the command line. done means run must return exit now:
 // after --help, --version, or a usage error.
 func parseFlags(args []string, stdout, stderr io.Writer) (opts options, exit int, done bool) {
-	app := kingpin.New(exporterName, "Prometheus exporter for the VideoConduit Jobs API: jobs by status and type, credits, durations, and the exporter's own health.")
+	app := kingpin.New(exporterName, "Prometheus exporter for the VideoConduit Jobs API: jobs by status and type, credits, durations, and the exporter's own health, for one account or several.")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	app.HelpFlag.Short('h')
 	showVersion := app.Flag("version", "Show the version and exit.").Bool()
-	app.Flag("videoconduit.url", "Base URL of the VideoConduit API.").Default("https://videoconduit.com").StringVar(&opts.apiURL)
-	app.Flag("videoconduit.api-key-file", "File holding the API key (re-read when it changes, or on SIGHUP). Without it, the key comes from "+apikey.EnvVar+".").StringVar(&opts.apiKeyFile)
-	app.Flag("videoconduit.timeout", "Timeout of each API request.").Default("10s").DurationVar(&opts.apiTimeout)
-	app.Flag("videoconduit.max-requests-per-second", "Client-side budget of API requests per second.").Default("5").Float64Var(&opts.requestsPerSecond)
-	app.Flag("collector.interval", "Time between polls of the API.").Default("30s").DurationVar(&opts.interval)
-	app.Flag("collector.page-size", "Jobs per list request (limit), 1 to 100.").Default("100").IntVar(&opts.pageSize)
-	app.Flag("collector.state-file", "File where counters and position are kept across restarts (optional).").StringVar(&opts.stateFile)
+	opts.perAccountFlags = map[string]*bool{}
+	perAccount := func(name, help string) *kingpin.FlagClause {
+		set := new(bool)
+		opts.perAccountFlags[name] = set
+		return app.Flag(name, help+" Without --config.file only: the file sets it for each account.").IsSetByUser(set)
+	}
+	perAccount("videoconduit.account", "Value of the account label of the one account the flags describe.").Default(defaultAccount).StringVar(&opts.account)
+	perAccount("videoconduit.url", "Base URL of the VideoConduit API.").Default("https://videoconduit.com").StringVar(&opts.settings.URL)
+	perAccount("videoconduit.api-key-file", "File holding the API key (re-read when it changes, or on SIGHUP). Without it, the key comes from "+apikey.EnvVar+".").StringVar(&opts.apiKeyFile)
+	perAccount("videoconduit.timeout", "Timeout of each API request.").Default("10s").DurationVar(&opts.settings.Timeout)
+	perAccount("videoconduit.max-requests-per-second", "Client-side budget of API requests per second.").Default("5").Float64Var(&opts.settings.RequestsPerSecond)
+	perAccount("collector.interval", "Time between polls of the API.").Default("30s").DurationVar(&opts.settings.Interval)
+	perAccount("collector.page-size", "Jobs per list request (limit), 1 to 100.").Default("100").IntVar(&opts.settings.PageSize)
+	perAccount("collector.state-file", "File where counters and position are kept across restarts (optional).").StringVar(&opts.stateFile)
+	app.Flag("config.file", "YAML file listing several VideoConduit accounts, each with its key file (optional; see the README). Re-read when it changes, or on SIGHUP.").StringVar(&opts.configFile)
+	app.Flag("config.check", "Check the configuration (--config.file, or the flags' account) and the key files, then exit: 0 if valid, 2 if not.").BoolVar(&opts.checkConfig)
 	app.Flag("collector.failure-reasons-file", "YAML table replacing the built-in failure-reason patterns (optional).").StringVar(&opts.reasonsFile)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&opts.metricsPath)
+	app.Flag("web.external-url", "URL under which people reach the exporter (e.g. through a reverse proxy), for the links of its pages, alerts and dashboards to the recent failures. Without it, links are relative to the page.").URLVar(&opts.externalURL)
 	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own Go, process and promhttp metrics.").BoolVar(&opts.noExporterMetrics)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").IntVar(&opts.maxRequests)
 	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").EnumVar(&opts.logLevel, "debug", "info", "warn", "error")
@@ -233,69 +258,142 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, exit int
 	return opts, 0, false
 }
 
+// defaultAccount names the one account of the flags unless
+// --videoconduit.account says otherwise.
+const defaultAccount = "default"
+
+// settingFlags are the flags of the settings that config.Settings.Check
+// names by their key in the config file.
+var settingFlags = map[string]string{
+	"url":                     "--videoconduit.url",
+	"interval":                "--collector.interval",
+	"page_size":               "--collector.page-size",
+	"timeout":                 "--videoconduit.timeout",
+	"max_requests_per_second": "--videoconduit.max-requests-per-second",
+}
+
 func (o *options) validate() error {
-	u, err := url.Parse(o.apiURL)
+	var fe *config.FieldError
+	switch err := o.settings.Check(); {
+	case errors.As(err, &fe):
+		return fmt.Errorf("%s %w", settingFlags[fe.Field], fe.Err)
+	case err != nil:
+		return err
+	}
+	if err := config.CheckName(o.account); err != nil {
+		return fmt.Errorf("--videoconduit.account: %w", err)
+	}
+	if o.configFile != "" && o.demo.enabled {
+		return errors.New("--config.file cannot be combined with --demo: the demo has its own accounts")
+	}
+	for _, name := range slices.Sorted(maps.Keys(o.perAccountFlags)) {
+		switch {
+		case !*o.perAccountFlags[name]:
+		case o.configFile != "":
+			return fmt.Errorf("--%s cannot be combined with --config.file: give it in the file, under defaults or an account", name)
+		case o.demo.enabled && !demoSettingFlags[name]:
+			return fmt.Errorf("--%s has no use with --demo: the demo has its own accounts, keys and API", name)
+		}
+	}
 	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("--videoconduit.url %q is not an absolute http(s) URL", o.apiURL)
-	case o.apiTimeout <= 0:
-		return fmt.Errorf("--videoconduit.timeout must be positive, got %v", o.apiTimeout)
-	case o.requestsPerSecond <= 0:
-		return fmt.Errorf("--videoconduit.max-requests-per-second must be positive, got %v", o.requestsPerSecond)
-	case o.interval <= 0:
-		return fmt.Errorf("--collector.interval must be positive, got %v", o.interval)
-	case o.pageSize < 1 || o.pageSize > 100:
-		return fmt.Errorf("--collector.page-size must be between 1 and 100, got %d", o.pageSize)
 	case o.maxRequests < 0:
 		return fmt.Errorf("--web.max-requests must not be negative, got %d", o.maxRequests)
 	case o.metricsPath == "" || o.metricsPath[0] != '/':
 		return fmt.Errorf("--web.telemetry-path must start with /, got %q", o.metricsPath)
+	case o.externalURL != nil && ((o.externalURL.Scheme != "http" && o.externalURL.Scheme != "https") || o.externalURL.Host == ""):
+		return fmt.Errorf("--web.external-url %q is not an absolute http(s) URL", o.externalURL)
 	}
 	return o.demo.validate()
 }
 
-// newMux routes the telemetry path, the health endpoints and the landing page.
-func newMux(metricsPath string, metrics http.Handler, ready func() bool) (*http.ServeMux, error) {
-	mux := http.NewServeMux()
-	mux.Handle(metricsPath, metrics)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "Healthy")
-	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "Not ready: no successful poll of the VideoConduit API yet", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "Ready")
-	})
-	if metricsPath == "/" {
-		return mux, nil
-	}
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "VideoConduit Exporter",
-		Description: "Prometheus exporter for the VideoConduit Jobs API",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: metricsPath, Text: "Metrics"},
-			{Address: "/-/healthy", Text: "Health"},
-			{Address: "/-/ready", Text: "Readiness"},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("building the landing page: %w", err)
-	}
-	mux.Handle("/", landing)
-	return mux, nil
+// demoSettingFlags are the per-account flags that apply to the demo's
+// accounts too.
+var demoSettingFlags = map[string]bool{
+	"videoconduit.timeout":                 true,
+	"videoconduit.max-requests-per-second": true,
+	"collector.interval":                   true,
+	"collector.page-size":                  true,
 }
 
-// reloadKeyOnHangup re-reads the key file on each SIGHUP from hup.
-func reloadKeyOnHangup(ctx context.Context, hup <-chan os.Signal, keys *apikey.Source) {
+// loadAccounts reads --config.file, or makes the one account of the flags,
+// and checks that every account's key can be read.
+func (o *options) loadAccounts() (*config.Config, error) {
+	if o.configFile != "" {
+		return config.Load(o.configFile, o.settings)
+	}
+	if o.demo.enabled {
+		return &config.Config{}, nil // the demo's accounts come when its API starts
+	}
+	if _, err := apikey.Load(o.apiKeyFile, log.NewNopLogger()); err != nil {
+		return nil, err
+	}
+	return &config.Config{Accounts: []config.Account{{
+		Name:       o.account,
+		APIKeyFile: o.apiKeyFile,
+		StateFile:  o.stateFile,
+		Settings:   o.settings,
+	}}}, nil
+}
+
+func accountNames(cfg *config.Config) string {
+	names := make([]string, len(cfg.Accounts))
+	for i, a := range cfg.Accounts {
+		names[i] = a.Name
+	}
+	return strings.Join(names, ",")
+}
+
+// configCheckEvery is how often reload looks for a change of the config file.
+const configCheckEvery = 5 * time.Second
+
+// reload applies the config again on SIGHUP (re-reading every key file too)
+// and when the config file changes. A config that cannot be read or started
+// is logged, and the running one kept. load is nil when the accounts never
+// change (the demo).
+func reload(ctx context.Context, logger log.Logger, set *accounts.Set, load func() (*config.Config, error), file string, hup <-chan os.Signal) {
+	ticker := time.NewTicker(configCheckEvery)
+	defer ticker.Stop()
+	seen := fileContent(file)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			keys.Reload()
+			set.ReloadKeys()
+		case <-ticker.C:
+			if file == "" {
+				continue
+			}
+			if now := fileContent(file); now != seen {
+				seen = now
+			} else {
+				continue
+			}
 		}
+		if load == nil {
+			continue
+		}
+		cfg, err := load()
+		if err == nil {
+			err = set.Apply(cfg)
+		}
+		if err != nil {
+			level.Error(logger).Log("msg", "the configuration cannot be applied; keeping the running one", "err", err)
+			continue
+		}
+		level.Info(logger).Log("msg", "configuration applied", "accounts", accountNames(cfg))
 	}
+}
+
+// fileContent returns what file holds now, or its read error: a change of
+// either means the file changed.
+func fileContent(file string) string {
+	if file == "" {
+		return ""
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return string(data)
 }

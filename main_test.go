@@ -85,14 +85,30 @@ func TestRunDemo(t *testing.T) {
 	waitFor(t, 60*time.Second, "created, finished and credit series", func() bool {
 		families = scrapeTotals(t, base+"/metrics")
 		return families["videoconduit_jobs_created_total"] > 0 && families["videoconduit_jobs_finished_total"] > 0 &&
-			families["videoconduit_credits_charged_total"] > 0 && families["videoconduit_up"] == 1
+			families["videoconduit_credits_charged_total"] > 0 && families["videoconduit_up"] == 2
 	})
+	// The demo's two accounts, each in every job series and health series.
+	metrics := getBody(t, base+"/metrics")
+	for _, account := range []string{"prod", "staging"} {
+		for _, series := range []string{
+			`videoconduit_up{account="` + account + `"} 1`,
+			`videoconduit_jobs_created_total{account="` + account + `",job_type="download",source="youtube"}`,
+			`videoconduit_poll_interval_seconds{account="` + account + `"} 1`,
+		} {
+			if !strings.Contains(metrics, "\n"+series) {
+				t.Errorf("/metrics lacks %s", series)
+			}
+		}
+	}
+	if strings.Contains(metrics, `videoconduit_exporter_build_info{account=`) {
+		t.Error("build_info carries an account label")
+	}
 	for _, name := range []string{"videoconduit_exporter_build_info", "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	for path, want := range map[string]string{"/": "/metrics", "/-/healthy": "Healthy", "/-/ready": "Ready"} {
+	for path, want := range map[string]string{"/": "<td>staging</td>", "/-/healthy": "Healthy", "/-/ready": "Ready"} {
 		if body := getBody(t, base+path); !strings.Contains(body, want) {
 			t.Errorf("GET %s = %q, want it to contain %q", path, body, want)
 		}

@@ -3,11 +3,9 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/videoconduit/videoconduit_exporter/bench/benchmeter"
 )
@@ -69,39 +67,4 @@ func BenchmarkGetJob(b *testing.B) {
 		}
 	}
 	m.Report(b, b.N, "job")
-}
-
-// naiveJob and naivePage are what a quick decoder would declare for
-// encoding/json: the baseline for the client's own parser.
-type naiveJob struct {
-	ID             string          `json:"job_id"`
-	Type           string          `json:"job_type"`
-	Status         string          `json:"status"`
-	SourceURL      string          `json:"source_url"`
-	Parameters     json.RawMessage `json:"parameters"`
-	CreditsCharged int64           `json:"credits_charged"`
-	ErrorMessage   string          `json:"error_message"`
-	CreatedAt      time.Time       `json:"created_at"`
-	CompletedAt    *time.Time      `json:"completed_at"`
-}
-
-type naivePage struct {
-	Items      []naiveJob `json:"items"`
-	NextCursor string     `json:"next_cursor"`
-	HasMore    bool       `json:"has_more"`
-}
-
-// BenchmarkDecodePageStdlib decodes BenchmarkDecodePage's page with
-// encoding/json, for the ratio between the two.
-func BenchmarkDecodePageStdlib(b *testing.B) {
-	data := benchPage()
-	b.SetBytes(int64(len(data)))
-	m := benchmeter.Start()
-	for b.Loop() {
-		var page naivePage
-		if err := json.Unmarshal(data, &page); err != nil || len(page.Items) != 100 {
-			b.Fatalf("json.Unmarshal: %d items, %v", len(page.Items), err)
-		}
-	}
-	m.Report(b, 100*b.N, "job")
 }

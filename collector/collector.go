@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,11 @@ type Config struct {
 	// another API is not resumed.
 	StateFile string
 	API       string
+	// KeyGeneration, when set, returns a number that changes whenever the
+	// API key does. After a change the next poll checks that the jobs it
+	// knows are still there: a key of another account would mix two
+	// histories, so then the counting starts afresh.
+	KeyGeneration func() uint64
 }
 
 // JobCollector polls the VideoConduit Jobs API and collects job metrics.
@@ -64,9 +70,20 @@ type JobCollector struct {
 	// flapping mix of causes (a 502 page, then an HTML 200) gives one line
 	// per cause, not one per poll.
 	outageCauses map[string]bool
+	// keyGeneration is Config.KeyGeneration; keyGen its value when last
+	// read, and checkAccount says a poll must first check that the key
+	// still belongs to the account counted so far.
+	keyGeneration func() uint64
+	keyGen        uint64
+	checkAccount  bool
+	status        atomic.Pointer[Status]
+
+	failed failureRing // the recent failed jobs, for RecentFailures
 
 	snapshot atomic.Pointer[snapshot]
-	ready    atomic.Bool
+	// intervalSeconds is the poll interval for the health series, which
+	// scrapes read while Reconfigure may change the interval.
+	intervalSeconds atomic.Uint64 // math.Float64bits
 
 	pollDuration prometheus.Histogram
 	apiRequests  *prometheus.CounterVec
@@ -112,6 +129,7 @@ type healthMetrics struct{ c *JobCollector }
 func (h healthMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- upDesc
 	ch <- lastPollSuccessDesc
+	ch <- pollIntervalDesc
 	h.c.pollDuration.Describe(ch)
 	h.c.apiRequests.Describe(ch)
 	h.c.apiDuration.Describe(ch)
@@ -121,6 +139,7 @@ func (h healthMetrics) Collect(ch chan<- prometheus.Metric) {
 	s := h.c.snapshot.Load()
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, s.up)
 	ch <- prometheus.MustNewConstMetric(lastPollSuccessDesc, prometheus.GaugeValue, s.lastSuccess)
+	ch <- prometheus.MustNewConstMetric(pollIntervalDesc, prometheus.GaugeValue, math.Float64frombits(h.c.intervalSeconds.Load()))
 	h.c.pollDuration.Collect(ch)
 	h.c.apiRequests.Collect(ch)
 	h.c.apiDuration.Collect(ch)
@@ -128,27 +147,12 @@ func (h healthMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // New returns a collector; Run starts its polling.
 func New(cfg Config) (*JobCollector, error) {
-	if cfg.Source == nil {
-		return nil, errors.New("collector: no job source")
-	}
-	if cfg.PageSize < 1 || cfg.PageSize > 100 {
-		return nil, fmt.Errorf("collector: page size %d is outside 1–100", cfg.PageSize)
-	}
-	if cfg.Interval <= 0 {
-		return nil, fmt.Errorf("collector: interval %v must be positive", cfg.Interval)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	c := &JobCollector{
-		source:     cfg.Source,
-		interval:   cfg.Interval,
-		pageSize:   cfg.PageSize,
-		logger:     cfg.Logger,
-		classifier: cfg.Classifier,
-		now:        cfg.Now,
-		stateFile:  cfg.StateFile,
-		stateAPI:   cfg.API,
-		jobTypes:   newBoundedLabel(client.JobTypes),
-		statuses:   newBoundedLabel(client.Statuses),
-		state:      newState(),
+		jobTypes: newBoundedLabel(client.JobTypes),
+		statuses: newBoundedLabel(client.Statuses),
 		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "poll_duration_seconds",
@@ -167,15 +171,9 @@ func New(cfg Config) (*JobCollector, error) {
 			Buckets:   []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{labelEndpoint}),
 	}
-	if c.logger == nil {
-		c.logger = log.NewNopLogger()
-	}
-	if c.classifier == nil {
-		c.classifier = DefaultFailureClassifier()
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
+	c.configure(cfg)
+	c.state = newState(c.classifier.Reasons())
+	c.status.Store(&Status{})
 	for _, endpoint := range []string{client.EndpointList, client.EndpointGet} {
 		// Present from the start so rate() over throttling works before the first 429.
 		c.apiRequests.WithLabelValues(endpoint, "429")
@@ -196,6 +194,60 @@ func New(cfg Config) (*JobCollector, error) {
 	return c, nil
 }
 
+func (cfg Config) check() error {
+	switch {
+	case cfg.Source == nil:
+		return errors.New("collector: no job source")
+	case cfg.PageSize < 1 || cfg.PageSize > 100:
+		return fmt.Errorf("collector: page size %d is outside 1–100", cfg.PageSize)
+	case cfg.Interval <= 0:
+		return fmt.Errorf("collector: interval %v must be positive", cfg.Interval)
+	}
+	return nil
+}
+
+// configure takes the settings of cfg, which check accepted.
+func (c *JobCollector) configure(cfg Config) {
+	c.source, c.interval, c.pageSize = cfg.Source, cfg.Interval, cfg.PageSize
+	c.logger, c.classifier, c.now = cfg.Logger, cfg.Classifier, cfg.Now
+	c.stateFile, c.stateAPI = cfg.StateFile, cfg.API
+	if c.logger == nil {
+		c.logger = log.NewNopLogger()
+	}
+	if c.classifier == nil {
+		c.classifier = DefaultFailureClassifier()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.intervalSeconds.Store(math.Float64bits(c.interval.Seconds()))
+	if c.keyGeneration = cfg.KeyGeneration; c.keyGeneration != nil {
+		c.keyGen = c.keyGeneration()
+	}
+}
+
+// Reconfigure gives a collector that is not running (Run has returned, or
+// has not started) new settings: another source (a new key, timeout or
+// budget), interval, page size, state file or logger. It keeps what the
+// collector counted, so cfg.API must be the API it counted; a new key is
+// checked against the jobs the collector knows at the next poll.
+func (c *JobCollector) Reconfigure(cfg Config) error {
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cfg.API != c.stateAPI {
+		return fmt.Errorf("collector: counted the jobs of API %q, cannot go on with %q", c.stateAPI, cfg.API)
+	}
+	if cfg.Classifier == nil {
+		cfg.Classifier = c.classifier // labels already counted keep their meaning
+	}
+	c.configure(cfg)
+	c.checkAccount = true
+	return nil
+}
+
 // ObserveRequest records one API request; it is the client's Observe hook.
 func (c *JobCollector) ObserveRequest(endpoint, code string, d time.Duration) {
 	c.apiRequests.WithLabelValues(endpoint, code).Inc()
@@ -203,9 +255,27 @@ func (c *JobCollector) ObserveRequest(endpoint, code string, d time.Duration) {
 }
 
 // Ready reports whether a poll has succeeded since start.
-func (c *JobCollector) Ready() bool { return c.ready.Load() }
+func (c *JobCollector) Ready() bool { return !c.Status().LastSuccess.IsZero() }
 
-// Run polls every interval until ctx ends, backing off after failures.
+// Status is the outcome of a collector's polls so far.
+type Status struct {
+	Polls       int       // polls that ended, successful or not
+	LastPoll    time.Time // when the last poll ended; zero before the first
+	LastSuccess time.Time // when the last successful poll ended; zero before
+	Up          bool      // the last poll succeeded
+	Failures    int       // failed polls since the last successful one
+	// Cause names the kind of the last failure (unauthorized, rate_limited,
+	// timeout, http_5xx, …) and Err says it whole; both "" when Up.
+	Cause, Err string
+}
+
+// Status returns the outcome of the polls so far.
+func (c *JobCollector) Status() Status { return *c.status.Load() }
+
+// Run polls every interval until ctx ends, backing off after failures. A
+// poll starts one interval after the previous one started, however long
+// that took (at once if it took longer), so the series move at a steady
+// pace; after a failed poll the backoff counts from its end.
 func (c *JobCollector) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -215,14 +285,16 @@ func (c *JobCollector) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		wait := c.interval
-		if err := c.Poll(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		start := time.Now()
+		err := c.Poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := c.interval - time.Since(start)
+		if err != nil {
 			wait = c.backoff(err)
 		}
-		timer.Reset(wait)
+		timer.Reset(max(wait, 0))
 	}
 }
 
@@ -252,6 +324,11 @@ func (c *JobCollector) backoff(err error) time.Duration {
 func (c *JobCollector) Poll(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.keyGeneration != nil {
+		if gen := c.keyGeneration(); gen != c.keyGen {
+			c.keyGen, c.checkAccount = gen, true
+		}
+	}
 	start := time.Now()
 	next, err := c.poll(ctx, c.state)
 	c.pollDuration.Observe(time.Since(start).Seconds())
@@ -263,8 +340,13 @@ func (c *JobCollector) Poll(ctx context.Context) error {
 		down := *c.snapshot.Load()
 		down.up = 0
 		c.snapshot.Store(&down)
+		c.status.Store(&Status{
+			Polls: c.status.Load().Polls + 1, LastPoll: c.now(), LastSuccess: c.status.Load().LastSuccess,
+			Failures: c.failures, Cause: failureCause(err), Err: err.Error(),
+		})
 		return err
 	}
+	c.checkAccount = false
 	c.state = next
 	// Saved before it is served: a crash between the two must not let
 	// Prometheus see counts that a restart would take back.
@@ -275,7 +357,7 @@ func (c *JobCollector) Poll(ctx context.Context) error {
 		up:          1,
 		lastSuccess: float64(now.UnixNano()) / 1e9,
 	})
-	c.ready.Store(true)
+	c.status.Store(&Status{Polls: c.status.Load().Polls + 1, LastPoll: now, LastSuccess: now, Up: true})
 	if len(c.outageCauses) > 0 {
 		level.Info(c.logger).Log("msg", "polling the VideoConduit API works again", "failed_polls", c.failures)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/collector"
+	"github.com/videoconduit/videoconduit_exporter/internal/platform"
 	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
@@ -53,6 +56,9 @@ func TestScriptedWorld(t *testing.T) {
 		"download|other|failed":      1,
 		"download|youtube|completed": 1, // old: created before start, finished after
 	})
+	assertNonZero(t, w, "videoconduit_job_failures_total", map[string]float64{
+		"download|unavailable|other": 1,
+	})
 	compare(t, w, `
 # HELP videoconduit_credits_charged_total Credits deducted for jobs this exporter saw created. As of the last successful poll of the VideoConduit API.
 # TYPE videoconduit_credits_charged_total counter
@@ -70,9 +76,6 @@ videoconduit_credits_refunded_total{job_type="fingerprint"} 0
 videoconduit_credits_refunded_total{job_type="preview"} 0
 videoconduit_credits_refunded_total{job_type="transcribe"} 0
 videoconduit_credits_refunded_total{job_type="translate"} 0
-# HELP videoconduit_job_failures_total Failed jobs by a bounded classification of their error message. As of the last successful poll of the VideoConduit API.
-# TYPE videoconduit_job_failures_total counter
-videoconduit_job_failures_total{job_type="download",reason="unavailable",source="other"} 1
 # HELP videoconduit_jobs_active Jobs now pending or processing. As of the last successful poll of the VideoConduit API.
 # TYPE videoconduit_jobs_active gauge
 videoconduit_jobs_active{job_type="comments",status="pending"} 0
@@ -230,8 +233,6 @@ func TestMetricNames(t *testing.T) {
 	for _, f := range families {
 		exposed[f.GetName()] = true
 	}
-	// job_failures_total has no series until a failure is seen.
-	exposed["videoconduit_job_failures_total"] = true
 	listed := map[string]bool{}
 	for _, n := range collector.MetricNames() {
 		listed[n] = true
@@ -321,4 +322,46 @@ func histogramOf(t *testing.T, w *world, jobType, status string) histogramSummar
 	}
 	t.Fatalf("no duration series for %s/%s", jobType, status)
 	return histogramSummary{}
+}
+
+// TestEveryFailureSeriesFromTheStart: a failure series born at its first
+// failure would hide that failure from increase(), so every job type ×
+// source × reason of the classification table is there, at 0, before any
+// poll; a custom table's reasons too.
+func TestEveryFailureSeriesFromTheStart(t *testing.T) {
+	for name, classifier := range map[string]*collector.FailureClassifier{
+		"built-in": collector.DefaultFailureClassifier(),
+		"custom":   customClassifier(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, simulator.Config{Seed: 5}, 100)
+			w.start(t, collector.Config{Classifier: classifier})
+			got := w.series(t, "videoconduit_job_failures_total")
+			for _, jobType := range client.JobTypes {
+				for _, source := range platform.Names {
+					for _, reason := range classifier.Reasons() {
+						if v, ok := got[jobType+"|"+reason+"|"+source]; !ok || v != 0 {
+							t.Fatalf("videoconduit_job_failures_total{job_type=%q,reason=%q,source=%q} = %v (present: %v), want 0", jobType, reason, source, v, ok)
+						}
+					}
+				}
+			}
+			if want := len(client.JobTypes) * len(platform.Names) * len(classifier.Reasons()); len(got) != want {
+				t.Errorf("%d failure series, want %d", len(got), want)
+			}
+		})
+	}
+}
+
+func customClassifier(t *testing.T) *collector.FailureClassifier {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "reasons.yml")
+	if err := os.WriteFile(path, []byte("reasons:\n  - reason: drm\n    patterns: [widevine]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := collector.LoadFailureClassifier(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -1,7 +1,5 @@
 package collector
 
-import "math"
-
 // otherValue is the label value that unknown or unbounded values fold into.
 const otherValue = "other"
 
@@ -52,33 +50,3 @@ func isShortIdentifier(v string) bool {
 	}
 	return true
 }
-
-// labelTable numbers label values, so that a tracked job holds a byte for
-// each of its labels instead of a string. Every value it is given has been
-// through a bound (a boundedLabel, the platform table), so it stays small;
-// were it ever full, a new value would fold into "other", as a bound does.
-type labelTable struct {
-	values []string
-	index  map[string]uint8
-}
-
-func newLabelTable() *labelTable {
-	t := &labelTable{index: map[string]uint8{}}
-	t.id(otherValue)
-	return t
-}
-
-func (t *labelTable) id(v string) uint8 {
-	if i, ok := t.index[v]; ok {
-		return i
-	}
-	if len(t.values) > math.MaxUint8 {
-		return t.index[otherValue]
-	}
-	i := uint8(len(t.values))
-	t.values = append(t.values, v)
-	t.index[v] = i
-	return i
-}
-
-func (t *labelTable) value(i uint8) string { return t.values[i] }

@@ -31,26 +31,3 @@ func TestBoundedLabel(t *testing.T) {
 		t.Errorf("documented values pass past the cap, got %q", got)
 	}
 }
-
-func TestLabelTable(t *testing.T) {
-	tab := newLabelTable()
-	first := tab.id("download")
-	if tab.id("download") != first || tab.value(first) != "download" {
-		t.Fatalf("download numbered %d, then %d, reads back %q", first, tab.id("download"), tab.value(first))
-	}
-	for i := range 300 {
-		v := fmt.Sprintf("v%d", i)
-		if got := tab.value(tab.id(v)); got != v && got != otherValue {
-			t.Fatalf("%s reads back as %q", v, got)
-		}
-	}
-	if got := tab.value(tab.id("v299")); got != otherValue {
-		t.Errorf("a value past the table's 256 = %q, want other", got)
-	}
-	if got := tab.value(tab.id("v200")); got != "v200" {
-		t.Errorf("a value numbered before the table filled = %q", got)
-	}
-	if got := tab.value(first); got != "download" {
-		t.Errorf("download reads back as %q after the table filled", got)
-	}
-}

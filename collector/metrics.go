@@ -62,6 +62,8 @@ var (
 		"1 if the last poll of the VideoConduit API succeeded, else 0.")
 	lastPollSuccessDesc = newDesc("last_poll_success_timestamp_seconds",
 		"Unix time of the last successful poll of the VideoConduit API.")
+	pollIntervalDesc = newDesc("poll_interval_seconds",
+		"Configured time between polls of the VideoConduit API, for alerts on stale polls.")
 )
 
 // MetricNames returns the name of every metric family the collector exposes,
@@ -81,6 +83,7 @@ func MetricNames() []string {
 		"videoconduit_catchup_truncated_total",
 		"videoconduit_up",
 		"videoconduit_last_poll_success_timestamp_seconds",
+		"videoconduit_poll_interval_seconds",
 		"videoconduit_poll_duration_seconds",
 		"videoconduit_api_requests_total",
 		"videoconduit_api_request_duration_seconds",

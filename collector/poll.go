@@ -44,9 +44,20 @@ type poll struct {
 	now       time.Time
 	lookups   int
 	truncated bool
+	failed    []FailedJob // the failures it counted, for the ring once it succeeds
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
+	otherAccount := false
+	if c.checkAccount && prev.started {
+		same, err := c.sameAccount(ctx, prev)
+		if err != nil {
+			return nil, err
+		}
+		if otherAccount = !same; otherAccount {
+			prev = newState(c.classifier.Reasons())
+		}
+	}
 	p := &poll{c: c, next: prev.fork(), now: c.now()}
 	var err error
 	if prev.started {
@@ -59,6 +70,11 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		return nil, err
 	}
 	p.next.commit()
+	if otherAccount {
+		level.Warn(c.logger).Log("msg", "the API key now belongs to another VideoConduit account: the jobs counted so far are unknown to it, so counting starts afresh")
+		c.failed.reset() // the other account's failures are not this one's
+	}
+	c.failed.add(p.failed)
 	p.next.started = true
 	if p.truncated {
 		p.next.truncations++
@@ -146,7 +162,7 @@ func (p *poll) resolveMissing(ctx context.Context) error {
 	}
 	// Oldest first, so that under the lookup budget no job waits forever.
 	slices.SortFunc(todo, func(a, b missing) int {
-		return cmp.Or(cmp.Compare(a.tj.created.sec, b.tj.created.sec), cmp.Compare(a.tj.created.nsec, b.tj.created.nsec), cmp.Compare(a.id, b.id))
+		return cmp.Or(a.tj.created.Compare(b.tj.created), cmp.Compare(a.id, b.id))
 	})
 	for _, m := range todo {
 		if p.lookups >= maxLookupsPerPoll {
@@ -155,7 +171,7 @@ func (p *poll) resolveMissing(ctx context.Context) error {
 		}
 		job, err := p.get(ctx, m.id)
 		if errors.Is(err, client.ErrNotFound) {
-			p.next.vanished[p.next.labels.value(m.tj.jobType)]++
+			p.next.vanished[m.tj.jobType]++
 			p.next.untrack(m.id)
 			continue
 		}
@@ -178,9 +194,8 @@ func (p *poll) observe(ctx context.Context, job client.Job, inNewPages bool) err
 	tj, tracked := p.next.tracked[job.ID]
 	if _, seen := p.next.recent[job.ID]; !seen && !tracked {
 		tj = p.newTracked(job)
-		jobType := p.next.labels.value(tj.jobType)
-		p.next.created[createdKey{jobType, p.next.labels.value(tj.source)}]++
-		p.next.charged[jobType] += tj.credits
+		p.next.created[createdKey{tj.jobType, tj.source}]++
+		p.next.charged[tj.jobType] += tj.credits
 	} else if !tracked {
 		return nil // finished before: a repeat, or a stale listing
 	}
@@ -214,7 +229,7 @@ func (p *poll) update(job client.Job, tj trackedJob) {
 		p.finish(job, tj)
 		return
 	}
-	tj.status = p.next.labels.id(job.Status)
+	tj.status = job.Status
 	tj.seen = p.next.polls
 	p.next.track(job.ID, tj)
 }
@@ -223,7 +238,7 @@ func (p *poll) update(job client.Job, tj trackedJob) {
 // and stays in recent for as long as a list may show it again.
 func (p *poll) finish(job client.Job, tj trackedJob) {
 	s := p.next
-	jobType, source := s.labels.value(tj.jobType), s.labels.value(tj.source)
+	jobType, source := tj.jobType, tj.source
 	status := p.c.statuses.value(job.Status)
 	fk := finishedKey{jobType, source, status}
 	s.finished[fk]++
@@ -233,8 +248,9 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 		s.failures[rk]++
 		ref := exemplarRef{jobID: job.ID, at: p.now}
 		s.lastFailed[rk], s.lastFailedFin[fk] = ref, ref
+		p.failed = append(p.failed, failedJobOf(job, rk, tj.credits, p.now))
 	}
-	created := tj.created.time()
+	created := tj.created
 	if p.plausible(job.CreatedAt) {
 		created = job.CreatedAt
 	}
@@ -252,14 +268,13 @@ func (p *poll) finish(job client.Job, tj trackedJob) {
 // newTracked is what a job first seen is known by; update gives it its
 // status, if it stays tracked.
 func (p *poll) newTracked(job client.Job) trackedJob {
-	labels := p.next.labels
 	tj := trackedJob{
-		jobType: labels.id(p.c.jobTypes.value(job.Type)),
-		source:  labels.id(platform.Of(job.SourceURL)),
+		jobType: p.c.jobTypes.value(job.Type),
+		source:  platform.Of(job.SourceURL),
 		credits: max(0, job.CreditsCharged), // a counter never goes down
 	}
 	if p.plausible(job.CreatedAt) {
-		tj.created = instantOf(job.CreatedAt)
+		tj.created = job.CreatedAt
 	}
 	return tj
 }

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"regexp/syntax"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,33 +21,30 @@ const (
 const maxReasons = 30
 
 // FailureClassifier maps a failed job's error_message to a bounded reason
-// label with an ordered table of patterns: the first matching rule wins.
+// label with an ordered table of patterns: the first matching rule wins. It
+// is safe for concurrent use.
 type FailureClassifier struct {
 	rules []reasonRule
+
+	mu sync.Mutex
+	// memo holds the reasons of messages classified before: error messages
+	// repeat, and trying every pattern on one takes tens of microseconds (a
+	// case-insensitive regexp has no literal prefix to scan for).
+	memo map[string]string
 }
 
 type reasonRule struct {
 	reason   string
-	patterns []pattern
+	patterns []*regexp.Regexp
 }
 
-// pattern is one case-insensitive pattern of a rule. A case-insensitive
-// regexp cannot use Go's literal-prefix scan, so it is tried at every
-// position of the message: with a few dozen patterns that made
-// classification the hottest part of a poll. An ASCII message is matched
-// instead, in lower case, by the pattern rewritten in lower case, which has
-// literal prefixes (see lowerASCII); other messages by the pattern itself.
-type pattern struct {
-	re    *regexp.Regexp
-	lower *regexp.Regexp // nil when no lower-case rewrite is equivalent
-}
-
-func (p pattern) matches(message, lowered string, ascii bool) bool {
-	if ascii && p.lower != nil {
-		return p.lower.MatchString(lowered)
-	}
-	return p.re.MatchString(message)
-}
+// The memo keeps at most maxMemo messages of at most maxMemoLength bytes, so
+// a flood of distinct messages (each naming its own video) holds a few
+// hundred kilobytes at worst: a full memo is cleared.
+const (
+	maxMemo       = 1000
+	maxMemoLength = 256
+)
 
 // reasonsFile is the YAML form of a classification table, as read by
 // --collector.failure-reasons-file.
@@ -121,7 +115,7 @@ func parseFailureClassifier(data []byte) (*FailureClassifier, error) {
 	if len(f.Reasons) > maxReasons {
 		return nil, fmt.Errorf("%d reasons, at most %d are allowed", len(f.Reasons), maxReasons)
 	}
-	c := &FailureClassifier{}
+	c := &FailureClassifier{memo: map[string]string{}}
 	seen := map[string]bool{}
 	for i, r := range f.Reasons {
 		switch {
@@ -141,7 +135,7 @@ func parseFailureClassifier(data []byte) (*FailureClassifier, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reason %q: pattern %q: %w", r.Reason, p, err)
 			}
-			rule.patterns = append(rule.patterns, pattern{re: re, lower: lowerASCII("(?i)" + p)})
+			rule.patterns = append(rule.patterns, re)
 		}
 		c.rules = append(c.rules, rule)
 	}
@@ -162,91 +156,30 @@ func (c *FailureClassifier) Classify(message string) string {
 	if message == "" {
 		return reasonUnknown
 	}
-	ascii := allASCII(message)
-	lowered := ""
-	if ascii {
-		lowered = strings.ToLower(message)
+	if len(message) > maxMemoLength {
+		return c.match(message)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	reason, ok := c.memo[message]
+	if !ok {
+		reason = c.match(message)
+		if len(c.memo) >= maxMemo {
+			clear(c.memo)
+		}
+		c.memo[message] = reason
+	}
+	return reason
+}
+
+// match tries the rules in order.
+func (c *FailureClassifier) match(message string) string {
 	for _, r := range c.rules {
-		for _, p := range r.patterns {
-			if p.matches(message, lowered, ascii) {
+		for _, re := range r.patterns {
+			if re.MatchString(message) {
 				return r.reason
 			}
 		}
 	}
 	return reasonOther
-}
-
-func allASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// lowerASCII rewrites a case-insensitive expression into a case-sensitive
-// one that matches strings.ToLower(m) exactly when expr matches m, for every
-// ASCII m; nil when the expression has a part it cannot rewrite so.
-func lowerASCII(expr string) *regexp.Regexp {
-	tree, err := syntax.Parse(expr, syntax.Perl)
-	if err != nil || !lowerTree(tree) {
-		return nil
-	}
-	re, err := regexp.Compile(tree.String())
-	if err != nil {
-		return nil
-	}
-	return re
-}
-
-// lowerTree lowers the case-folded literals of a parsed expression in place.
-// Against ASCII text, a folded ASCII rune matches a byte exactly when its
-// lower case matches the byte's lower case; a character class parsed under
-// (?i) holds both cases of each letter, so lowering the text changes nothing
-// for it. The rewrite is refused (false) for what lowering would change: a
-// case-sensitive letter, a class holding one case of a letter only (both can
-// come from (?-i)), and a folded non-ASCII rune, whose fold may be an ASCII
-// letter (ſ and s, K and k).
-func lowerTree(re *syntax.Regexp) bool {
-	switch re.Op {
-	case syntax.OpLiteral:
-		folded := re.Flags&syntax.FoldCase != 0
-		for i, r := range re.Rune {
-			switch {
-			case folded && r >= utf8.RuneSelf:
-				return false
-			case folded:
-				re.Rune[i] = unicode.ToLower(r)
-			case isASCIILetter(r):
-				return false
-			}
-		}
-		re.Flags &^= syntax.FoldCase
-	case syntax.OpCharClass:
-		for r := 'a'; r <= 'z'; r++ {
-			if inClass(re.Rune, r) != inClass(re.Rune, unicode.ToUpper(r)) {
-				return false
-			}
-		}
-	}
-	for _, sub := range re.Sub {
-		if !lowerTree(sub) {
-			return false
-		}
-	}
-	return true
-}
-
-func isASCIILetter(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }
-
-// inClass reports whether r lies in a class's ranges (lo-hi pairs).
-func inClass(ranges []rune, r rune) bool {
-	for i := 0; i+1 < len(ranges); i += 2 {
-		if ranges[i] <= r && r <= ranges[i+1] {
-			return true
-		}
-	}
-	return false
 }

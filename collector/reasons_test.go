@@ -1,10 +1,14 @@
 package collector
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/videoconduit/videoconduit_exporter/internal/simulator"
 )
 
 func TestDefaultFailureClassifier(t *testing.T) {
@@ -96,4 +100,78 @@ func manyReasons(n int) string {
 		b.WriteString("  - reason: r" + strings.Repeat("x", i) + "\n    patterns: [x]\n")
 	}
 	return b.String()
+}
+
+// TestMemoAgreesWithPatterns classifies the simulator's failure messages and
+// random recombinations of their words in random case, each twice (the
+// second time from the memo), and compares with the patterns alone.
+func TestMemoAgreesWithPatterns(t *testing.T) {
+	var corpus []string
+	for _, reason := range simulator.FailureReasons {
+		for _, u := range []string{"https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://cdn.example.org/media/x.mp4"} {
+			corpus = append(corpus, simulator.FailureMessages(reason, u)...)
+		}
+	}
+	var words []string
+	for _, m := range corpus {
+		words = append(words, strings.Fields(m)...)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 1000 {
+		var b strings.Builder
+		for i := range 1 + rng.IntN(6) {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			w := words[rng.IntN(len(words))]
+			switch rng.IntN(3) {
+			case 0:
+				w = strings.ToUpper(w)
+			case 1:
+				w = strings.ToLower(w)
+			}
+			b.WriteString(w)
+		}
+		corpus = append(corpus, b.String())
+	}
+	c := DefaultFailureClassifier()
+	reasons := map[string]bool{}
+	for round := range 2 {
+		for _, m := range corpus {
+			got, want := c.Classify(m), c.match(m)
+			if got != want {
+				t.Fatalf("round %d: Classify(%q) = %q, the patterns say %q", round, m, got, want)
+			}
+			reasons[got] = true
+		}
+	}
+	if len(reasons) < len(c.Reasons())-1 { // every reason but unknown
+		t.Errorf("the corpus reached only %d reasons of %v", len(reasons), c.Reasons())
+	}
+}
+
+// TestMemoIsBounded floods the classifier with distinct messages: the memo
+// never holds more than maxMemo of them, nor any longer than maxMemoLength,
+// and the reasons stay right throughout.
+func TestMemoIsBounded(t *testing.T) {
+	c := DefaultFailureClassifier()
+	for i := range 2*maxMemo + 1 {
+		m := fmt.Sprintf("Video %d unavailable", i)
+		if got := c.Classify(m); got != "unavailable" {
+			t.Fatalf("Classify(%q) = %q", m, got)
+		}
+		if len(c.memo) > maxMemo {
+			t.Fatalf("after %d messages the memo holds %d, more than %d", i+1, len(c.memo), maxMemo)
+		}
+	}
+	long := strings.Repeat("x", maxMemoLength) + " timed out"
+	if got := c.Classify(long); got != "timeout" {
+		t.Errorf("Classify(a long message) = %q, want timeout", got)
+	}
+	if _, ok := c.memo[long]; ok {
+		t.Errorf("a message of %d bytes was memoized", len(long))
+	}
+	if got := c.Classify("Video 1 unavailable"); got != "unavailable" || len(c.memo) == 0 {
+		t.Errorf("after the flood: %q, memo of %d", got, len(c.memo))
+	}
 }

@@ -18,15 +18,12 @@ type typeStatusKey struct{ jobType, status string }
 
 // trackedJob is what the collector remembers of a job that was pending or
 // processing when last seen: enough to count its end without asking again.
-// There is one per active job, possibly tens of thousands, so it is kept
-// small (32 bytes, where strings and a time.Time took 80): its labels are
-// numbers in the state's labelTable and its creation time an instant.
 type trackedJob struct {
-	created instant // zero when unknown
-	credits int64
+	jobType, source, status string
+	created                 time.Time // zero when unknown
+	credits                 int64
 	// seen is the number of the last poll that listed the job as active.
-	seen                    uint32
-	jobType, source, status uint8 // in the state's labelTable
+	seen uint32
 }
 
 // sameAs reports whether two records differ at most in their seen mark,
@@ -34,24 +31,6 @@ type trackedJob struct {
 func (j trackedJob) sameAs(o trackedJob) bool {
 	j.seen = o.seen
 	return j == o
-}
-
-// instant is a time.Time without its location, which a creation time does
-// not need: 12 bytes instead of 24.
-type instant struct {
-	sec  int64 // since 0001-01-01 UTC, so that the zero time is the zero instant
-	nsec int32
-}
-
-// zeroToUnix is the number of seconds from 0001-01-01 to 1970-01-01 UTC.
-const zeroToUnix = 62135596800
-
-func instantOf(t time.Time) instant {
-	return instant{sec: t.Unix() + zeroToUnix, nsec: int32(t.Nanosecond())}
-}
-
-func (i instant) time() time.Time {
-	return time.Unix(i.sec-zeroToUnix, int64(i.nsec)).UTC()
 }
 
 // exemplarRef names the latest failed job of a series.
@@ -113,9 +92,6 @@ type state struct {
 	trackedUndo changes[trackedJob]
 	// polls numbers the polls, for the seen marks of the tracked jobs.
 	polls uint32
-	// labels is shared by every fork of a state: it only grows, within the
-	// label bounds.
-	labels *labelTable
 
 	created       map[createdKey]uint64
 	finished      map[finishedKey]uint64
@@ -128,14 +104,15 @@ type state struct {
 	lastFailedFin map[finishedKey]exemplarRef
 	// truncations counts polls whose catch-up hit maxNewPages.
 	truncations uint64
-	// rendered is shared by every clone of a state: see seriesCache.
-	rendered *seriesCache
+	// counters is shared by every fork of a state: see counterCache.
+	counters counterCache
 }
 
 // newState returns an empty state whose counters already hold a zero for
-// every documented job type, platform and terminal status, so that rate()
-// and alerts work before the first event.
-func newState() *state {
+// every documented job type, platform, terminal status and failure reason
+// (of reasons), so that rate(), increase() and alerts see the first event of
+// each.
+func newState(reasons []string) *state {
 	s := &state{
 		recent:        map[string]time.Time{},
 		tracked:       map[string]trackedJob{},
@@ -148,8 +125,7 @@ func newState() *state {
 		durations:     map[typeStatusKey]*histogram{},
 		lastFailed:    map[failureKey]exemplarRef{},
 		lastFailedFin: map[finishedKey]exemplarRef{},
-		rendered:      &seriesCache{series: map[seriesKey]*renderedSeries{}},
-		labels:        newLabelTable(),
+		counters:      counterCache{},
 	}
 	for _, t := range client.JobTypes {
 		s.charged[t], s.refunded[t], s.vanished[t] = 0, 0, 0
@@ -157,6 +133,11 @@ func newState() *state {
 			s.created[createdKey{t, p}] = 0
 			for _, st := range []string{client.StatusCompleted, client.StatusFailed} {
 				s.finished[finishedKey{t, p, st}] = 0
+			}
+			// A failure series born at 1 would hide its first failure from
+			// increase(): every reason is there from the start.
+			for _, r := range reasons {
+				s.failures[failureKey{t, p, r}] = 0
 			}
 		}
 		for _, st := range []string{client.StatusCompleted, client.StatusFailed} {
@@ -290,29 +271,29 @@ func (s *state) durationOf(jobType, status string) *histogram {
 // scrape serves them without locks or copies. Only the polling goroutine
 // renders.
 func (s *state) metrics(now time.Time) []prometheus.Metric {
-	r := s.rendered
 	out := make([]prometheus.Metric, 0, len(s.created)+len(s.finished)+len(s.failures)+len(s.durations)+64)
+	c := s.counters
 	for k, v := range s.created {
-		out = append(out, r.scalar(jobsCreatedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, k.jobType, k.source))
+		out = append(out, c.metric(jobsCreatedDesc, float64(v), exemplarRef{}, k.jobType, k.source))
 	}
 	for k, v := range s.finished {
-		out = append(out, r.scalar(jobsFinishedDesc, prometheus.CounterValue, float64(v), s.lastFailedFin[k], k.jobType, k.source, k.status))
+		out = append(out, c.metric(jobsFinishedDesc, float64(v), s.lastFailedFin[k], k.jobType, k.source, k.status))
 	}
 	for k, v := range s.failures {
-		out = append(out, r.scalar(jobFailuresDesc, prometheus.CounterValue, float64(v), s.lastFailed[k], k.jobType, k.source, k.reason))
+		out = append(out, c.metric(jobFailuresDesc, float64(v), s.lastFailed[k], k.jobType, k.source, k.reason))
 	}
 	for t, v := range s.charged {
-		out = append(out, r.scalar(creditsChargedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, t))
+		out = append(out, c.metric(creditsChargedDesc, float64(v), exemplarRef{}, t))
 	}
 	for t, v := range s.refunded {
-		out = append(out, r.scalar(creditsRefundedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, t))
+		out = append(out, c.metric(creditsRefundedDesc, float64(v), exemplarRef{}, t))
 	}
 	for t, v := range s.vanished {
-		out = append(out, r.scalar(jobsVanishedDesc, prometheus.CounterValue, float64(v), exemplarRef{}, t))
+		out = append(out, c.metric(jobsVanishedDesc, float64(v), exemplarRef{}, t))
 	}
-	out = append(out, r.scalar(catchupTruncatedDesc, prometheus.CounterValue, float64(s.truncations), exemplarRef{}))
+	out = append(out, c.metric(catchupTruncatedDesc, float64(s.truncations), exemplarRef{}))
 	for k, h := range s.durations {
-		out = append(out, r.histogram(k, h))
+		out = append(out, prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status))
 	}
 	active := map[typeStatusKey]int{}
 	oldest := map[typeStatusKey]time.Time{}
@@ -322,11 +303,10 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 		}
 	}
 	for _, j := range s.tracked {
-		k := typeStatusKey{s.labels.value(j.jobType), s.labels.value(j.status)}
+		k := typeStatusKey{j.jobType, j.status}
 		active[k]++
-		created := j.created.time()
-		if o, ok := oldest[k]; !created.IsZero() && (!ok || created.Before(o)) {
-			oldest[k] = created
+		if o, ok := oldest[k]; !j.created.IsZero() && (!ok || j.created.Before(o)) {
+			oldest[k] = j.created
 		}
 	}
 	for k, n := range active {
@@ -335,21 +315,22 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 			age = now.Sub(o).Seconds()
 		}
 		out = append(out,
-			r.scalar(jobsActiveDesc, prometheus.GaugeValue, float64(n), exemplarRef{}, k.jobType, k.status),
-			r.scalar(oldestActiveAgeDesc, prometheus.GaugeValue, age, exemplarRef{}, k.jobType, k.status))
+			prometheus.MustNewConstMetric(jobsActiveDesc, prometheus.GaugeValue, float64(n), k.jobType, k.status),
+			prometheus.MustNewConstMetric(oldestActiveAgeDesc, prometheus.GaugeValue, age, k.jobType, k.status))
 	}
 	return out
 }
 
-// seriesCache keeps the metric last rendered for each series with what it
-// showed. Between two polls most series keep their value: the cached,
-// immutable metric is served again. A series whose value changed gets a
-// seriesMetric over the label pairs built for it once, where
-// prometheus.NewConstMetric would build and check them anew. The cache holds
-// one entry per series ever rendered, which the label bounds keep bounded.
-type seriesCache struct {
-	series map[seriesKey]*renderedSeries // pointers: a changed value is one lookup, no second hash
-}
+// counterCache keeps the constant metric last rendered for each counter
+// series, with the value and exemplar it shows, so that a poll renders
+// again only the series that changed; between two polls most keep their
+// value. Rendering all ~980 series of an account (every documented job
+// type × platform × reason) anew takes 1.1 ms, 1.8 ms with an exemplar on
+// every failure series, against 0.3 ms with this cache: without it fifty
+// accounts polled in one interval would spend 57–91 ms rendering
+// (BenchmarkRenderAccount, BENCHMARKS.md). The label bounds keep the cache
+// bounded: one entry per series ever rendered.
+type counterCache map[seriesKey]renderedCounter
 
 // seriesKey names a series by its descriptor and label values, in the
 // descriptor's label order.
@@ -358,101 +339,34 @@ type seriesKey struct {
 	labels [3]string
 }
 
-// seriesValue is what a series shows; a histogram's count is its v.
-type seriesValue struct {
-	v, sum float64
+type renderedCounter struct {
+	value  float64
 	ex     exemplarRef
-}
-
-type renderedSeries struct {
-	value  seriesValue
-	labels []*dto.LabelPair
 	metric prometheus.Metric
 }
 
-func newSeriesKey(desc *prometheus.Desc, labels []string) seriesKey {
+// metric returns the metric of a counter series showing v, with the
+// exemplar of the series' latest failed job, if any.
+func (c counterCache) metric(desc *prometheus.Desc, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
 	k := seriesKey{desc: desc}
-	copy(k.labels[:], labels)
-	return k
-}
-
-// scalar returns the metric of a counter or gauge series, with the exemplar
-// of its latest failed job, if any (counters only).
-func (c *seriesCache) scalar(desc *prometheus.Desc, kind prometheus.ValueType, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
-	k := newSeriesKey(desc, labelValues)
-	value := seriesValue{v: v, ex: ex}
-	r := c.series[k]
-	if r != nil && r.value == value {
-		return r.metric
+	copy(k.labels[:], labelValues)
+	r, ok := c[k]
+	if !ok || r.value != v || r.ex != ex {
+		m := prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labelValues...)
+		r = renderedCounter{value: v, ex: ex, metric: withExemplar(m, ex)}
+		c[k] = r
 	}
-	if r == nil {
-		// A series' first value goes through the library, which checks the
-		// label values and builds the pairs that its later values share.
-		var pb dto.Metric
-		_ = prometheus.MustNewConstMetric(desc, kind, v, labelValues...).Write(&pb) // a constant metric's Write cannot fail
-		r = &renderedSeries{labels: pb.Label}
-		c.series[k] = r
-	}
-	m := newSeriesMetric(desc, r.labels, kind, v)
-	if em := withExemplar(m, ex); em != prometheus.Metric(m) {
-		// The library's exemplar wrapper writes the exemplar into the point
-		// on every Write, and concurrent scrapes share the point: a data
-		// race. Written once here, the exemplar stays in the series' own
-		// point, which scrapes then only read.
-		var pb dto.Metric
-		_ = em.Write(&pb) // cannot fail: seriesMetric's Write does not
-	}
-	r.value, r.metric = value, m
-	return m
-}
-
-func (c *seriesCache) histogram(k typeStatusKey, h *histogram) prometheus.Metric {
-	key := seriesKey{desc: jobDurationDesc, labels: [3]string{k.jobType, k.status}}
-	value := seriesValue{v: float64(h.count), sum: h.sum}
-	r := c.series[key]
-	if r != nil && r.value == value {
-		return r.metric
-	}
-	if r == nil {
-		r = &renderedSeries{}
-		c.series[key] = r
-	}
-	r.value, r.metric = value, prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status)
 	return r.metric
-}
-
-// seriesMetric is a constant counter or gauge sharing its series' label
-// pairs. Like the library's constant metrics it hands out its own point, so
-// that a scrape allocates nothing for it.
-type seriesMetric struct {
-	desc    *prometheus.Desc
-	labels  []*dto.LabelPair
-	value   float64
-	isGauge bool
-	counter dto.Counter
-	gauge   dto.Gauge
-}
-
-func newSeriesMetric(desc *prometheus.Desc, labels []*dto.LabelPair, kind prometheus.ValueType, v float64) *seriesMetric {
-	m := &seriesMetric{desc: desc, labels: labels, value: v, isGauge: kind == prometheus.GaugeValue}
-	m.counter.Value, m.gauge.Value = &m.value, &m.value
-	return m
-}
-
-func (m *seriesMetric) Desc() *prometheus.Desc { return m.desc }
-
-func (m *seriesMetric) Write(out *dto.Metric) error {
-	out.Label = m.labels
-	if m.isGauge {
-		out.Gauge = &m.gauge
-	} else {
-		out.Counter = &m.counter
-	}
-	return nil
 }
 
 // withExemplar attaches the latest failed job id to a failure counter, so a
 // dashboard can jump from a spike to a concrete job.
+//
+// client_golang's NewMetricWithExemplars returns a wrapper that writes the
+// exemplar into the wrapped metric's point on every Write, and a constant
+// metric hands every Write its own point, not a copy: two concurrent scrapes
+// of a snapshot (two Prometheus servers) would race on it. So the wrapper is
+// written once, here, and scrapes serve what it wrote.
 func withExemplar(m prometheus.Metric, ref exemplarRef) prometheus.Metric {
 	if ref.jobID == "" {
 		return m
@@ -465,5 +379,23 @@ func withExemplar(m prometheus.Metric, ref exemplarRef) prometheus.Metric {
 	if err != nil { // an id too long for an exemplar: serve the counter alone
 		return m
 	}
-	return em
+	var pb dto.Metric
+	if err := em.Write(&pb); err != nil {
+		return m
+	}
+	return writtenMetric{desc: m.Desc(), pb: &pb}
+}
+
+// writtenMetric serves a metric written once: every Write hands out the
+// same parts, which nothing writes again.
+type writtenMetric struct {
+	desc *prometheus.Desc
+	pb   *dto.Metric
+}
+
+func (m writtenMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m writtenMetric) Write(out *dto.Metric) error {
+	out.Label, out.Counter = m.pb.Label, m.pb.Counter // only counters carry exemplars here
+	return nil
 }

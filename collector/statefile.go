@@ -68,7 +68,7 @@ func (s *state) toFile(api string, now time.Time) *stateFile {
 		HighWater: s.hwm, Recent: s.recent, Truncations: s.truncations,
 	}
 	for id, j := range s.tracked {
-		f.Tracked = append(f.Tracked, trackedRecord{id, s.labels.value(j.jobType), s.labels.value(j.source), s.labels.value(j.status), j.created.time(), j.credits})
+		f.Tracked = append(f.Tracked, trackedRecord{id, j.jobType, j.source, j.status, j.created, j.credits})
 	}
 	for k, v := range s.created {
 		f.Created = append(f.Created, countRecord{[]string{k.jobType, k.source}, int64(v)})
@@ -97,7 +97,7 @@ func (s *state) toFile(api string, now time.Time) *stateFile {
 // toState rebuilds a state, admitting every label value it holds through
 // the collector's label bounds so a resumed series keeps its labels.
 func (f *stateFile) toState(c *JobCollector) (*state, error) {
-	s := newState()
+	s := newState(c.classifier.Reasons())
 	s.started, s.hwm, s.truncations = true, f.HighWater, f.Truncations
 	for id, t := range f.Recent {
 		s.recent[id] = t
@@ -116,11 +116,11 @@ func (f *stateFile) toState(c *JobCollector) (*state, error) {
 	reason := func(v string) string { return known(reasons, v) }
 	for _, r := range f.Tracked {
 		s.tracked[r.ID] = trackedJob{
-			created: instantOf(r.CreatedAt),
+			jobType: jobType(r.JobType),
+			source:  source(r.Source),
+			status:  c.statuses.value(r.Status),
+			created: r.CreatedAt,
 			credits: r.Credits,
-			jobType: s.labels.id(jobType(r.JobType)),
-			source:  s.labels.id(source(r.Source)),
-			status:  s.labels.id(c.statuses.value(r.Status)),
 		}
 	}
 	for _, table := range []struct {

@@ -315,25 +315,3 @@ func TestSteadyPollMemoryIsIndependentOfTrackedJobs(t *testing.T) {
 		t.Errorf("a steady poll allocates %d bytes with 20 000 active jobs, %d with 2 000: it grows with the tracked jobs", large, small)
 	}
 }
-
-func TestInstantKeepsTheTime(t *testing.T) {
-	for _, s := range []string{
-		"0001-01-01T00:00:00Z", // the zero time: unknown
-		"1970-01-01T00:00:00Z",
-		"1969-12-31T23:59:59.999999999Z",
-		"2026-03-02T09:00:00.123456789+02:00",
-		"9999-12-31T23:59:59.999999999Z",
-	} {
-		at, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := instantOf(at).time()
-		if !got.Equal(at) || got.IsZero() != at.IsZero() {
-			t.Errorf("%s comes back as %s", s, got)
-		}
-	}
-	if got := instantOf(time.Time{}); got != (instant{}) {
-		t.Errorf("the zero time is %+v, not the zero instant", got)
-	}
-}

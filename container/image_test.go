@@ -204,8 +204,10 @@ func TestImageDemo(t *testing.T) {
 		t.Errorf("/-/healthy answered %d, %v", code, err)
 	}
 	m := c.metrics()
-	if up, n := sample(m, "videoconduit_up", nil); up != 1 || n != 1 {
-		t.Errorf("videoconduit_up sums to %v over %d series, want 1 over 1", up, n)
+	for _, account := range []string{"prod", "staging"} { // the demo's accounts
+		if up, n := sample(m, "videoconduit_up", map[string]string{"account": account}); up != 1 || n != 1 {
+			t.Errorf("videoconduit_up{account=%q} sums to %v over %d series, want 1 over 1", account, up, n)
+		}
 	}
 	labelVersion := podman(t, "image", "inspect", "--format", `{{index .Config.Labels "org.opencontainers.image.version"}}`, testImage(t))
 	if _, n := sample(m, "videoconduit_exporter_build_info", map[string]string{"version": labelVersion}); n != 1 {
@@ -236,8 +238,8 @@ func TestImageAPIKeyFile(t *testing.T) {
 	})
 	c.waitReady(60 * time.Second)
 	m := c.metrics()
-	if up, n := sample(m, "videoconduit_up", nil); up != 1 || n != 1 {
-		t.Errorf("videoconduit_up sums to %v over %d series, want 1 over 1", up, n)
+	if up, n := sample(m, "videoconduit_up", map[string]string{"account": "default"}); up != 1 || n != 1 {
+		t.Errorf("videoconduit_up{account=\"default\"} sums to %v over %d series, want 1 over 1", up, n)
 	}
 	if ok, _ := sample(m, "videoconduit_api_requests_total", map[string]string{"code": "200"}); ok == 0 || sim.Requests()["list"] == 0 {
 		t.Errorf("no API request succeeded (%v answered 200; the API saw %v)", ok, sim.Requests())
@@ -259,6 +261,7 @@ var helpText struct {
 
 func exporterHelp(t *testing.T) string {
 	t.Helper()
+	testImage(t) // skips under -short before the once, which a skip would spend
 	helpText.once.Do(func() { helpText.text = podmanRun(t, "--help") })
 	if helpText.text == "" {
 		t.Fatal("the exporter's --help printed nothing")

@@ -20,8 +20,8 @@ import (
 	"github.com/videoconduit/videoconduit_exporter/collector"
 )
 
-// demoKey is the key of the exporter's built-in demo API (demo.go).
-const demoKey = "vc_demo_key"
+// demoKey is the key of the demo's prod account (demo.go).
+const demoKey = "vc_demo_prod"
 
 const (
 	failuresMetric = "videoconduit_job_failures_total"

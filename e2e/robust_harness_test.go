@@ -163,18 +163,41 @@ func scrapeWith(hc *http.Client, url, user, password string) (series, error) {
 	return parseSeries(resp.Body)
 }
 
+// defaultAccount is the account label of the one account the flags describe.
+const defaultAccount = "default"
+
+// parseSeries returns the series of the flags' one account, keyed without
+// their account label, and the series that describe no account.
 func parseSeries(r io.Reader) (series, error) {
+	accounts, err := parseAccounts(r)
+	if err != nil {
+		return nil, err
+	}
+	out := accounts[""]
+	for name, byLabels := range accounts[defaultAccount] {
+		out[name] = byLabels
+	}
+	return out, nil
+}
+
+// parseAccounts returns the series of each account, keyed without their
+// account label; those that describe no account are under "".
+func parseAccounts(r io.Reader) (map[string]series, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the exposition: %w", err)
 	}
-	out := series{}
+	out := map[string]series{"": {}}
 	for name, f := range families {
-		out[name] = map[string]float64{}
 		for _, m := range f.GetMetric() {
+			account := ""
 			var values []string
 			for _, l := range m.GetLabel() {
+				if l.GetName() == "account" {
+					account = l.GetValue()
+					continue
+				}
 				values = append(values, l.GetValue())
 			}
 			v := 0.0
@@ -186,7 +209,13 @@ func parseSeries(r io.Reader) (series, error) {
 			case m.Histogram != nil:
 				v = float64(m.Histogram.GetSampleCount())
 			}
-			out[name][strings.Join(values, "|")] = v
+			if out[account] == nil {
+				out[account] = series{}
+			}
+			if out[account][name] == nil {
+				out[account][name] = map[string]float64{}
+			}
+			out[account][name][strings.Join(values, "|")] = v
 		}
 	}
 	return out, nil

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,5 +91,74 @@ func TestRobustSecrets(t *testing.T) {
 				t.Errorf("%d warnings about a key file of mode 0644, want 1; log:\n%s", n, pages["log"])
 			}
 		})
+	}
+}
+
+// TestRobustSecretsManyAccounts runs three accounts from a config file, one
+// API behind them, one account's answers quoting its key back each way a
+// broken API does, and a second account's key revoked: no part of any key
+// appears in the log, /metrics, the landing page (which shows each
+// account's last error) or the health pages.
+func TestRobustSecretsManyAccounts(t *testing.T) {
+	dir := t.TempDir()
+	api := simulator.NewAccounts()
+	names := []string{"prod", "quoting", "revoked"}
+	keys := map[string]string{}
+	config := "defaults:\n  interval: 200ms\n  max_requests_per_second: 1000\naccounts:\n"
+	for i, name := range names {
+		keys[name] = randomKey(t)
+		sim := simulator.New(simulator.Config{Seed: int64(410 + i), History: 50})
+		if name == "revoked" {
+			sim.SetFaults(simulator.Faults{Unauthorized: true})
+		}
+		api.Add(keys[name], sim)
+		keyFile := filepath.Join(dir, name)
+		writeKeyFile(t, keyFile, keys[name], 0o600)
+		config += "  - name: " + name + "\n    api_key_file: " + keyFile + "\n"
+	}
+	var quote atomic.Int64
+	kinds := slices.Sorted(maps.Keys(echoes))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth := r.Header.Get("Authorization"); auth == "Bearer "+keys["quoting"] {
+			echoes[kinds[int(quote.Add(1))%len(kinds)]](w, auth)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	configFile := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(configFile, []byte(strings.Replace(config, "defaults:\n", "defaults:\n  url: "+front.URL+"\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := runExporter(t, "http", "--config.file="+configFile, "--log.level=debug")
+	p.ready(t)
+	p.waitUntil(t, 30*time.Second, "every kind of quoting answer", func() bool { return quote.Load() > int64(3*len(kinds)) })
+
+	pages := map[string]string{"log": p.out.String()}
+	for _, path := range []string{"/metrics", "/", "/-/healthy", "/-/ready"} {
+		code, body := get(p.base + path)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s = %d %q", path, code, body)
+		}
+		pages[path] = body
+	}
+	for _, want := range []string{`videoconduit_up{account="prod"} 1`, `videoconduit_up{account="quoting"} 0`, `videoconduit_up{account="revoked"} 0`} {
+		if !strings.Contains(pages["/metrics"], want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !strings.Contains(pages["/"], "unauthorized") {
+		t.Errorf("the landing page does not say why revoked fails:\n%s", pages["/"])
+	}
+	for name, key := range keys {
+		secret := strings.TrimPrefix(key, "vc_live_")
+		for where, text := range pages {
+			for i := 0; i+8 <= len(secret); i++ {
+				if part := secret[i : i+8]; strings.Contains(text, part) {
+					t.Errorf("the %s holds %q, part of %s's key", where, part, name)
+					break
+				}
+			}
+		}
 	}
 }

@@ -36,6 +36,8 @@ type Source struct {
 	modTime   time.Time
 	size      int64
 	checkedAt time.Time
+	// generation counts the changes of the key since the first read.
+	generation uint64
 }
 
 // Load reads the key from path, or from the environment when path is empty.
@@ -65,6 +67,18 @@ func (s *Source) Key() string {
 		s.refreshLocked()
 	}
 	return s.key
+}
+
+// Generation returns a number that changes whenever the key does, checking
+// the file first as Key does: a caller that compares it before its requests
+// learns of a new key before using it.
+func (s *Source) Generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path != "" && s.now().Sub(s.checkedAt) >= checkEvery {
+		s.refreshLocked()
+	}
+	return s.generation
 }
 
 // Reload re-reads the key file now (on SIGHUP).
@@ -114,8 +128,13 @@ func (s *Source) readLocked() error {
 	if key == "" {
 		return fmt.Errorf("API key file %s is empty", s.path)
 	}
-	if fi.Mode().Perm()&0o044 != 0 {
-		level.Warn(s.logger).Log("msg", "the API key file is readable by other users; restrict it with chmod 600", "file", s.path, "mode", fi.Mode().Perm().String())
+	// Group read is how Kubernetes hands a Secret to a non-root container
+	// (fsGroup), so only a file every user can read is warned about.
+	if fi.Mode().Perm()&0o004 != 0 {
+		level.Warn(s.logger).Log("msg", "the API key file is readable by other users; restrict it with chmod 600 (or 640 for a group)", "file", s.path, "mode", fi.Mode().Perm().String())
+	}
+	if s.key != "" && key != s.key {
+		s.generation++
 	}
 	s.key, s.modTime, s.size = key, fi.ModTime(), fi.Size()
 	return nil

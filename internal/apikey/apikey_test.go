@@ -54,12 +54,23 @@ func TestLoadFromFile(t *testing.T) {
 		t.Errorf("a 0600 file must not warn: %s", logs.String())
 	}
 
+	gen := s.Generation()
+
 	// A changed file is picked up once checkEvery has passed, not before.
 	write("vc_second_key\n", 0o600)
 	if got := s.Key(); got != "vc_first" {
 		t.Errorf("Key() re-read the file before checkEvery: %q", got)
 	}
+	if s.Generation() != gen {
+		t.Errorf("the generation changed before the new key was read")
+	}
 	clock = clock.Add(checkEvery)
+	// Generation looks at the file as Key does, so a caller that checks it
+	// first learns of the new key before using it.
+	if s.Generation() == gen {
+		t.Errorf("the generation did not change with the key")
+	}
+	gen = s.Generation()
 	if got := s.Key(); got != "vc_second_key" {
 		t.Errorf("Key() after a change = %q, want vc_second_key", got)
 	}
@@ -69,6 +80,16 @@ func TestLoadFromFile(t *testing.T) {
 	s.Reload()
 	if got := s.Key(); got != "vc_third_key" {
 		t.Errorf("Key() after Reload = %q", got)
+	}
+	if s.Generation() == gen {
+		t.Errorf("the generation did not change on Reload of a new key")
+	}
+	gen = s.Generation()
+	// The same key written again is no change.
+	write("vc_third_key\n\n", 0o600)
+	s.Reload()
+	if s.Generation() != gen {
+		t.Errorf("rewriting the same key changed the generation")
 	}
 
 	// An emptied file keeps the key read before, with a warning.
@@ -93,6 +114,16 @@ func TestLoadFromFile(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "readable by other users") {
 		t.Errorf("a 0644 file must warn: %q", logs.String())
+	}
+
+	// A Kubernetes Secret mounted for a non-root user: group-readable.
+	logs.Reset()
+	write("vc_secret_volume", 0o440)
+	if _, err := Load(path, log.NewLogfmtLogger(&logs)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "readable") {
+		t.Errorf("a 0440 file must not warn: %q", logs.String())
 	}
 }
 

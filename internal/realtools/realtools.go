@@ -36,6 +36,7 @@ var tools = map[string]tool{
 	"alertmanager": {"alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager", ""},
 	"amtool":       {"alertmanager", "github.com/prometheus/alertmanager/cmd/amtool", ""},
 	"backtest":     {"prometheus", "github.com/videoconduit/videoconduit_exporter/tools/prometheus/backtest", "backtest"},
+	"helm":         {"helm", "helm.sh/helm/v3/cmd/helm", ""},
 }
 
 // group names the binaries that are built together and share a cache folder.
@@ -52,6 +53,7 @@ func (t tool) group() string {
 var versionedModule = map[string]string{
 	"prometheus":   "github.com/prometheus/prometheus",
 	"alertmanager": "github.com/prometheus/alertmanager",
+	"helm":         "helm.sh/helm/v3",
 }
 
 // builderRevision changes whenever the way binaries are built changes, so

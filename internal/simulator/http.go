@@ -95,7 +95,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	rep := s.respond(r, endpoint, id, &f)
 	s.mu.Unlock()
-	s.write(w, r, rep, f.SlowBody)
+	writeReply(w, r, rep, f.SlowBody)
 }
 
 func (s *Sim) respond(r *http.Request, endpoint, id string, f *Faults) reply {
@@ -360,8 +360,8 @@ func (s *Sim) appendPage(items []*job, next string, hasMore, unknown bool) []byt
 	return append(b, '}')
 }
 
-// write sends a reply decided under the lock.
-func (s *Sim) write(w http.ResponseWriter, r *http.Request, rep reply, slow time.Duration) {
+// writeReply sends a reply decided under the lock.
+func writeReply(w http.ResponseWriter, r *http.Request, rep reply, slow time.Duration) {
 	if rep.mode == modeDrop {
 		dropConnection(w)
 		return
