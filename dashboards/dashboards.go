@@ -16,6 +16,16 @@ type Query struct {
 	Dashboard string // dashboard title
 	Panel     string // panel title, or "annotation: " and the annotation's name
 	Expr      string
+	// Links are the data links of the panel's table cells.
+	Links []DataLink
+}
+
+// DataLink is a link that a table cell of the panel opens: Field is the
+// column (a label of the query's result) whose cells link, URL is Grafana's
+// template, where ${__value.raw} is the cell's value and
+// ${__data.fields.NAME} the row's value of column NAME.
+type DataLink struct {
+	Field, URL string
 }
 
 // files are the dashboards, relative to this package's folder.
@@ -133,6 +143,16 @@ type panel struct {
 				} `json:"thresholdsStyle"`
 			} `json:"custom"`
 		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string `json:"id"`
+				Options string `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
 	} `json:"fieldConfig"`
 	Targets []target `json:"targets"`
 	// Panels holds the panels of a collapsed row.
@@ -241,6 +261,32 @@ func (d *dashboard) variable(name string) (variable, bool) {
 type placedQuery struct {
 	where string
 	target
+	links []DataLink
+}
+
+// dataLinks returns the links the panel sets on columns chosen by name.
+func (p panel) dataLinks() ([]DataLink, error) {
+	var out []DataLink
+	for _, o := range p.FieldConfig.Overrides {
+		for _, prop := range o.Properties {
+			if prop.ID != "links" {
+				continue
+			}
+			if o.Matcher.ID != "byName" {
+				return nil, fmt.Errorf("panel %q: links on fields matched %s, want byName", p.Title, o.Matcher.ID)
+			}
+			var links []struct {
+				URL string `json:"url"`
+			}
+			if err := json.Unmarshal(prop.Value, &links); err != nil {
+				return nil, fmt.Errorf("panel %q: links: %w", p.Title, err)
+			}
+			for _, l := range links {
+				out = append(out, DataLink{Field: o.Matcher.Options, URL: l.URL})
+			}
+		}
+	}
+	return out, nil
 }
 
 // placedQueries returns the dashboard's panel targets and annotation queries
@@ -248,11 +294,15 @@ type placedQuery struct {
 func (d *dashboard) placedQueries() ([]placedQuery, error) {
 	var out []placedQuery
 	for _, p := range d.allPanels() {
+		links, err := p.dataLinks()
+		if err != nil {
+			return nil, err
+		}
 		for _, t := range p.Targets {
 			if strings.TrimSpace(t.Expr) == "" {
 				return nil, fmt.Errorf("panel %q: target %s has no expr", p.Title, t.RefID)
 			}
-			out = append(out, placedQuery{where: p.Title, target: t})
+			out = append(out, placedQuery{where: p.Title, target: t, links: links})
 		}
 	}
 	for _, a := range d.Annotations.List {
@@ -277,7 +327,7 @@ func (d *dashboard) queries() ([]Query, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", q.where, err)
 		}
-		out = append(out, Query{Dashboard: d.Title, Panel: q.where, Expr: expanded})
+		out = append(out, Query{Dashboard: d.Title, Panel: q.where, Expr: expanded, Links: q.links})
 	}
 	return out, nil
 }

@@ -24,7 +24,10 @@ import (
 const (
 	datasourceVar = "${datasource}"
 	buildInfo     = "videoconduit_exporter_build_info"
-	gridColumns   = 24
+	// webInfo, like buildInfo, describes the process, not an account; main
+	// registers both.
+	webInfo     = "videoconduit_exporter_web_info"
+	gridColumns = 24
 )
 
 // stableUIDs pins each file's dashboard uid: links, bookmarks and alert
@@ -328,14 +331,14 @@ func (p *problems) selector(where string, instant bool, s selector) {
 	// ALERTS carries the labels of each alert's expression, which need not
 	// keep job and instance. Recorded series have no instance (the rules
 	// count replicas once); every series of the exporter's but the build
-	// info describes an account.
+	// and web info describes an account.
 	recorded := strings.Contains(s.name, ":")
 	var filters []string
 	switch {
 	case s.name == "ALERTS":
 	case recorded:
 		filters = []string{"job", "account"}
-	case s.name == buildInfo || !strings.HasPrefix(s.name, "videoconduit_"):
+	case s.name == buildInfo || s.name == webInfo || !strings.HasPrefix(s.name, "videoconduit_"):
 		filters = []string{"job", "instance"}
 	default:
 		filters = []string{"job", "instance", "account"}
@@ -457,7 +460,7 @@ func TestFailuresPanelShowsExemplars(t *testing.T) {
 
 // knownMetrics returns the series names the exporter exposes.
 func knownMetrics() map[string]bool {
-	known := map[string]bool{buildInfo: true}
+	known := map[string]bool{buildInfo: true, webInfo: true}
 	for _, name := range collector.MetricNames() {
 		known[name] = true
 		if !strings.HasSuffix(name, "_total") {
