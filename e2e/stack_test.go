@@ -30,6 +30,10 @@ const (
 	// fastRulesFile holds the fast copy of the paging alert, beside the
 	// stack's Prometheus config.
 	fastRulesFile = "fast.rules.yml"
+	// exporterExternalURL is the exporter's --web.external-url: the address
+	// a reverse proxy would give it, from which alerts build their links.
+	// The tests open those links at the exporter's real address.
+	exporterExternalURL = "https://videoconduit-exporter.example/"
 )
 
 // stack is the exporter, Prometheus, Alertmanager and webhook under test.
@@ -166,6 +170,7 @@ func (s *stack) startExporter() (string, error) {
 	exporter, addr, err := startExporter(raceEnabled,
 		"--demo",
 		"--collector.interval=1s",
+		"--web.external-url="+exporterExternalURL,
 		"--demo.incident-after="+incidentAfter.String(),
 		"--demo.incident-duration="+incidentDuration.String(),
 		"--demo.incident-every="+incidentEvery.String())
