@@ -88,10 +88,6 @@ func TestScrapeJobNameAgrees(t *testing.T) {
 	}
 
 	chart := filepath.Join(root, "charts", "videoconduit-exporter")
-	if _, err := os.Stat(chart); errors.Is(err, os.ErrNotExist) {
-		t.Logf("no chart at %s in this checkout: nothing to render", chart)
-		return
-	}
 	for _, job := range serviceMonitorJobs(t, chart) {
 		if job != scrapeJob {
 			t.Errorf("the chart's ServiceMonitor sets job %q, the rules select %q", job, scrapeJob)
@@ -135,7 +131,10 @@ func composePrometheusConfig(t *testing.T, composePath string) string {
 // returns the job label each of its endpoints sets.
 func serviceMonitorJobs(t *testing.T, chart string) []string {
 	t.Helper()
-	out, err := exec.Command(realtools.Path(t, "helm"), "template", "videoconduit", chart, "--set", "serviceMonitor.enabled=true").Output()
+	// helm built from source reports Kubernetes 1.20 unless told, and the
+	// chart needs 1.25 or later (tools/kubernetes renders for the same).
+	out, err := exec.Command(realtools.Path(t, "helm"), "template", "videoconduit", chart, "--kube-version", "1.33.0",
+		"--set", "serviceMonitor.enabled=true").Output()
 	if err != nil {
 		t.Fatalf("helm template %s: %v", chart, err)
 	}
