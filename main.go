@@ -200,7 +200,9 @@ func webInfo(externalURL *url.URL) prometheus.Collector {
 		Namespace:   "videoconduit_exporter",
 		Name:        "web_info",
 		Help:        "The address people reach the exporter by (--web.external-url), value 1.",
-		ConstLabels: prometheus.Labels{"external_url": externalURL.String()},
+		// Without a trailing slash, as alerts and dashboards append the
+		// page's path to it.
+		ConstLabels: prometheus.Labels{"external_url": strings.TrimSuffix(externalURL.String(), "/")},
 	}, func() float64 { return 1 })
 }
 

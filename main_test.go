@@ -77,7 +77,7 @@ func TestRunVersionAndHelp(t *testing.T) {
 // the landing and health pages, then stops it with SIGTERM.
 func TestRunDemo(t *testing.T) {
 	addr := freeAddress(t)
-	r := runInBackground("--demo", "--web.listen-address="+addr, "--collector.interval=1s")
+	r := runInBackground("--demo", "--web.listen-address="+addr, "--collector.interval=1s", "--web.external-url=https://vc.example.com/exporter/")
 	base := "http://" + addr
 	r.waitFor(t, 10*time.Second, "ready", func() bool { return get(base+"/-/ready") == http.StatusOK })
 
@@ -100,6 +100,10 @@ func TestRunDemo(t *testing.T) {
 			}
 		}
 	}
+	// Alerts append "/failures?…" to the external URL: no trailing slash.
+	if want := `videoconduit_exporter_web_info{external_url="https://vc.example.com/exporter"} 1`; !strings.Contains(metrics, "\n"+want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
 	if strings.Contains(metrics, `videoconduit_exporter_build_info{account=`) {
 		t.Error("build_info carries an account label")
 	}
@@ -108,7 +112,7 @@ func TestRunDemo(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	for path, want := range map[string]string{"/": "<td>staging</td>", "/-/healthy": "Healthy", "/-/ready": "Ready"} {
+	for path, want := range map[string]string{"/": `href="https://vc.example.com/exporter/failures?account=staging"`, "/-/healthy": "Healthy", "/-/ready": "Ready"} {
 		if body := getBody(t, base+path); !strings.Contains(body, want) {
 			t.Errorf("GET %s = %q, want it to contain %q", path, body, want)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/videoconduit/videoconduit_exporter/dashboards"
 	"github.com/videoconduit/videoconduit_exporter/internal/realtools"
 )
 
@@ -26,9 +27,10 @@ var ruleFiles = []string{"videoconduit.rules.yml", "videoconduit.alerts.yml"}
 const runbookBase = "https://github.com/videoconduit/videoconduit_exporter/blob/main/alerts/runbook.md#"
 
 type unitTestFile struct {
-	RuleFiles      []string `yaml:"rule_files"`
-	GroupEvalOrder []string `yaml:"group_eval_order"`
-	Tests          []struct {
+	RuleFiles          []string `yaml:"rule_files"`
+	EvaluationInterval string   `yaml:"evaluation_interval"`
+	GroupEvalOrder     []string `yaml:"group_eval_order"`
+	Tests              []struct {
 		Name          string `yaml:"name"`
 		AlertRuleTest []struct {
 			Alertname string `yaml:"alertname"`
@@ -104,12 +106,38 @@ func TestPromtoolTestRules(t *testing.T) {
 	t.Parallel()
 	promtool := realtools.Path(t, "promtool")
 	files := unitTestFiles(t)
-	out, err := exec.Command(promtool, append([]string{"test", "rules"}, files...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	// Each file at its own evaluation interval, and every file evaluated
+	// every minute (Prometheus' default) again at 30 seconds, which many
+	// users run: the rules must give the same answers at both. (A file that
+	// sets a longer interval does so to replay days quickly.)
+	var at30s []string
+	dir := t.TempDir()
+	for _, f := range files {
+		var doc unitTestFile
+		readYAML(t, f, &doc)
+		if doc.EvaluationInterval != "1m" {
+			continue
+		}
+		copied := filepath.Join(dir, filepath.Base(f))
+		if err := os.WriteFile(copied, evaluatedEvery(t, f, "30s"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at30s = append(at30s, copied)
 	}
-	if got := strings.Count(string(out), "SUCCESS"); got != len(files) {
-		t.Errorf("promtool test rules reported %d successes for %d files:\n%s", got, len(files), out)
+	if len(at30s) == 0 {
+		t.Fatal("no unit test file evaluates every minute")
+	}
+	for name, set := range map[string][]string{"own interval": files, "30s": at30s} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.Command(promtool, append([]string{"test", "rules"}, set...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("promtool test rules: %v\n%s", err, out)
+			}
+			if got := strings.Count(string(out), "SUCCESS"); got != len(set) {
+				t.Errorf("promtool test rules reported %d successes for %d files:\n%s", got, len(set), out)
+			}
+		})
 	}
 
 	// The same promtool must reject a wrong expectation, or the passing
@@ -137,17 +165,45 @@ tests:
 	if err := os.WriteFile(wrong, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(promtool, "test", "rules", wrong).CombinedOutput()
+	out, err := exec.Command(promtool, "test", "rules", wrong).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "VideoConduitExporterDown") {
 		t.Errorf("promtool accepted a test expecting silence from a target down for 15 minutes (err %v):\n%s", err, out)
 	}
 }
 
+// evaluatedEvery returns a unit test file with its evaluation interval set
+// to interval and its rule files by absolute path, so that it runs from any
+// folder.
+func evaluatedEvery(t *testing.T, file, interval string) []byte {
+	t.Helper()
+	var doc map[string]any
+	readYAML(t, file, &doc)
+	doc["evaluation_interval"] = interval
+	rules, _ := doc["rule_files"].([]any)
+	for i, r := range rules {
+		abs, err := filepath.Abs(filepath.Join(filepath.Dir(file), r.(string)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules[i] = abs
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 var (
 	alertName     = regexp.MustCompile(`^VideoConduit[A-Z][A-Za-z0-9]+$`)
 	recordingName = regexp.MustCompile(`^([a-z][a-z_]*):videoconduit_[a-z0-9_]+:[a-z0-9_]+$`)
-	byClause      = regexp.MustCompile(`\bby \(([a-z_, ]+)\)`)
+	byClause      = regexp.MustCompile(`\bby\s*\(`)
+	withoutClause = regexp.MustCompile(`\bwithout\s*\(([a-z_, ]*)\)`)
 	runbookAnchor = regexp.MustCompile(`(?m)^## (\S+)$`)
+	// dashboardURL is how every dashboard_url starts: the Grafana address
+	// from the external label, then one of the two dashboards, filtered
+	// to the alert's scrape job.
+	dashboardURL = regexp.MustCompile(`^\{\{ \$externalLabels\.grafana_url \}\}/d/(videoconduit-jobs|videoconduit-exporter)/[a-z-]+\?var-job=\{\{ \$labels\.job \| urlquery \}\}`)
 )
 
 func TestConventions(t *testing.T) {
@@ -162,6 +218,7 @@ func TestConventions(t *testing.T) {
 		sections[strings.ToLower(heading)] = body
 	}
 
+	panels := dashboardPanels(t)
 	var alerts []string
 	var recordingGroups, alertGroups []string
 	for _, f := range ruleFiles {
@@ -173,6 +230,7 @@ func TestConventions(t *testing.T) {
 					hasAlert = true
 					alerts = append(alerts, r.Alert)
 					checkAlert(t, r, sections)
+					checkRunbookPanels(t, r.Alert, sections[strings.ToLower(r.Alert)], panels)
 				case r.Record != "":
 					hasRecord = true
 					checkRecording(t, r)
@@ -242,6 +300,57 @@ func TestConventions(t *testing.T) {
 	}
 }
 
+// dashboardPanels returns the panel titles of each dashboard, by dashboard
+// title.
+func dashboardPanels(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	qs, err := dashboards.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]bool{}
+	for _, q := range qs {
+		if out[q.Dashboard] == nil {
+			out[q.Dashboard] = map[string]bool{}
+		}
+		out[q.Dashboard][q.Panel] = true
+	}
+	return out
+}
+
+var (
+	dashboardParagraph = regexp.MustCompile(`(?s)\*\*Dashboard\.\*\*(.*?)(?:\n\n|$)`)
+	emphasis           = regexp.MustCompile(`(?s)(?:^|[^*])\*([^*]+)\*`)
+)
+
+// checkRunbookPanels requires the runbook section's Dashboard paragraph to
+// name a dashboard, then panels of it that exist: *Dashboard* → *Panel*.
+func checkRunbookPanels(t *testing.T, alert, section string, panels map[string]map[string]bool) {
+	t.Helper()
+	m := dashboardParagraph.FindStringSubmatch(section)
+	if m == nil {
+		return // checkAlert reports the missing paragraph
+	}
+	var board string
+	named := 0
+	for _, e := range emphasis.FindAllStringSubmatch(m[1], -1) {
+		title := strings.Join(strings.Fields(e[1]), " ")
+		switch {
+		case panels[title] != nil:
+			board = title
+		case board == "":
+			t.Errorf("%s: the runbook's Dashboard paragraph names %q before a dashboard", alert, title)
+		case !panels[board][title]:
+			t.Errorf("%s: the runbook names panel %q, which dashboard %q does not have", alert, title, board)
+		default:
+			named++
+		}
+	}
+	if named == 0 {
+		t.Errorf("%s: the runbook's Dashboard paragraph names no panel", alert)
+	}
+}
+
 func checkAlert(t *testing.T, r rule, sections map[string]string) {
 	t.Helper()
 	if !alertName.MatchString(r.Alert) {
@@ -259,6 +368,18 @@ func checkAlert(t *testing.T, r rule, sections map[string]string) {
 	if !strings.Contains(description, "$labels.") || (wantValue && !strings.Contains(description, "$value")) {
 		t.Errorf("%s: description %q must name its labels and the value", r.Alert, description)
 	}
+	if byClause.MatchString(r.Expr) {
+		t.Errorf("%s: aggregates with by (...): use without (...), so that account, job and the labels users add survive", r.Alert)
+	}
+	url := r.Annotations["dashboard_url"]
+	if m := dashboardURL.FindStringSubmatch(url); m == nil {
+		t.Errorf("%s: dashboard_url %q does not open a VideoConduit dashboard at {{ $externalLabels.grafana_url }} for the alert's job", r.Alert, url)
+	} else if m[1] == "videoconduit-jobs" && !strings.Contains(url, "&var-job_type={{ $labels.job_type | urlquery }}") {
+		t.Errorf("%s: dashboard_url %q opens the jobs dashboard without selecting the alert's job type", r.Alert, url)
+	}
+	if !strings.Contains(url, "{{ with $labels.account }}&var-account={{ . | urlquery }}{{ end }}") && strings.Contains(r.Expr, "videoconduit_") {
+		t.Errorf("%s: dashboard_url %q does not select the alert's account", r.Alert, url)
+	}
 	anchor := strings.ToLower(r.Alert)
 	if got := r.Annotations["runbook_url"]; got != runbookBase+anchor {
 		t.Errorf("%s: runbook_url %q, want %q", r.Alert, got, runbookBase+anchor)
@@ -267,12 +388,16 @@ func checkAlert(t *testing.T, r rule, sections map[string]string) {
 	if !ok {
 		t.Errorf("%s: runbook.md has no section \"## %s\"", r.Alert, r.Alert)
 	}
-	for _, part := range []string{"**What it means.**", "**How to confirm.**", "**What to do.**"} {
+	for _, part := range []string{"**What it means.**", "**How to confirm.**", "**What to do.**", "**Dashboard.**"} {
 		if ok && !strings.Contains(body, part) {
 			t.Errorf("%s: runbook section lacks %s", r.Alert, part)
 		}
 	}
 }
+
+// levelLabels are the labels a recording rule's level may name, in the
+// order it names them.
+var levelLabels = []string{"account", "instance", "job_type", "source", "status", "reason"}
 
 func checkRecording(t *testing.T, r rule) {
 	t.Helper()
@@ -281,21 +406,42 @@ func checkRecording(t *testing.T, r rule) {
 		t.Errorf("recording rule %q is not named level:videoconduit_metric:operations", r.Record)
 		return
 	}
-	// Where the rule aggregates by labels, the level names them.
-	if by := byClause.FindStringSubmatch(r.Expr); by != nil {
-		if want := strings.ReplaceAll(strings.ReplaceAll(by[1], " ", ""), ",", "_"); m[1] != want {
-			t.Errorf("recording rule %s aggregates by (%s): its level should be %s", r.Record, by[1], want)
+	// Aggregations name what they drop, so that every other label (the
+	// account, the scrape job, a user's cluster) survives.
+	if byClause.MatchString(r.Expr) {
+		t.Errorf("recording rule %s aggregates with by (...): use without (...)", r.Record)
+	}
+	// The level names the labels the series keep, in a fixed order: the
+	// account first, never a label the rule drops.
+	level, rest := m[1], m[1]
+	var named []string
+	for _, l := range levelLabels {
+		if after, ok := strings.CutPrefix(rest, l); ok && (after == "" || after[0] == '_') {
+			named = append(named, l)
+			rest = strings.TrimPrefix(after, "_")
+		}
+	}
+	if rest != "" || len(named) == 0 || named[0] != "account" {
+		t.Errorf("recording rule %s: level %q is not the account followed by labels of %v, in that order", r.Record, level, levelLabels)
+	}
+	for _, w := range withoutClause.FindAllStringSubmatch(r.Expr, -1) {
+		for _, dropped := range strings.Split(w[1], ",") {
+			if slices.Contains(named, strings.TrimSpace(dropped)) {
+				t.Errorf("recording rule %s drops %s (without (%s)) but its level names it", r.Record, strings.TrimSpace(dropped), w[1])
+			}
 		}
 	}
 }
 
 // backtestReport is the part of the backtest's JSON output the test checks.
 type backtestReport struct {
-	RulesSHA256 string `json:"rules_sha256"`
-	Runs        []struct {
-		Scenario  string `json:"scenario"`
-		Seed      uint64 `json:"seed"`
-		Incidents []struct {
+	RulesSHA256        string `json:"rules_sha256"`
+	AlertmanagerSHA256 string `json:"alertmanager_sha256"`
+	Runs               []struct {
+		Scenario     string        `json:"scenario"`
+		Seed         uint64        `json:"seed"`
+		EvalInterval time.Duration `json:"eval_interval"`
+		Incidents    []struct {
 			Incident string        `json:"incident"`
 			Need     string        `json:"need"`
 			Deadline time.Duration `json:"deadline"`
@@ -304,6 +450,8 @@ type backtestReport struct {
 				Alert string        `json:"alert"`
 				After time.Duration `json:"after"`
 			} `json:"first"`
+			Pages   int `json:"pages"`
+			Tickets int `json:"tickets"`
 		} `json:"incidents"`
 		False []struct {
 			Alert       string        `json:"alert"`
@@ -311,13 +459,21 @@ type backtestReport struct {
 			Start       time.Duration `json:"start"`
 			Description string        `json:"description"`
 		} `json:"false"`
+		FalseNotifications []struct {
+			Receiver string        `json:"receiver"`
+			Severity string        `json:"severity"`
+			At       time.Duration `json:"at"`
+			Alerts   []struct {
+				Alert string `json:"alert"`
+			} `json:"alerts"`
+		} `json:"false_notifications"`
 	} `json:"runs"`
 }
 
-func rulesSHA256(t *testing.T) string {
+func sha256Of(t *testing.T, files ...string) string {
 	t.Helper()
 	h := sha256.New()
-	for _, f := range ruleFiles {
+	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -327,13 +483,25 @@ func rulesSHA256(t *testing.T) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// alertmanagerConfig is the example Alertmanager configuration whose
+// grouping and inhibitions the backtest applies.
+const alertmanagerConfig = "../examples/alertmanager.yml"
+
+// backtestEvalIntervals replays every scenario at Prometheus' default
+// evaluation interval, and the two that test the spike alerts' limits
+// (bursts that must not page, partial outages that must) at 30 seconds too.
+const backtestEvalIntervals = "1m,30s:^(bursts|partial-outage)$"
+
 // TestBacktest replays the simulated days of tools/prometheus/backtest
-// through the shipped rules: every incident must be reported within its
-// deadline, and nothing may page on a healthy period.
+// through the shipped rules and the example Alertmanager: every incident
+// must be reported within its deadline, with one page if it needs one (a
+// ticket at most besides) and none if it needs a ticket, and nothing may
+// page on a healthy period.
 func TestBacktest(t *testing.T) {
 	t.Parallel()
 	bin := realtools.Path(t, "backtest")
-	cmd := exec.Command(bin, append([]string{"-json", "-scrape-interval", "60s", "-parallel", "2"}, ruleFiles...)...)
+	cmd := exec.Command(bin, append([]string{"-json", "-scrape-interval", "60s", "-parallel", "2",
+		"-eval-interval", backtestEvalIntervals, "-alertmanager-config", alertmanagerConfig}, ruleFiles...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -343,25 +511,33 @@ func TestBacktest(t *testing.T) {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("backtest output: %v\n%s", err, out)
 	}
-	sum := rulesSHA256(t)
-	if rep.RulesSHA256 != sum {
-		t.Fatalf("backtest evaluated rules with sha256 %s, the shipped files have %s", rep.RulesSHA256, sum)
+	rulesSum, amSum := sha256Of(t, ruleFiles...), sha256Of(t, alertmanagerConfig)
+	if rep.RulesSHA256 != rulesSum || rep.AlertmanagerSHA256 != amSum {
+		t.Fatalf("backtest evaluated rules %s and Alertmanager config %s, the shipped files are %s and %s", rep.RulesSHA256, rep.AlertmanagerSHA256, rulesSum, amSum)
 	}
 
 	scenarios := map[string]bool{}
 	incidents := 0
 	for _, run := range rep.Runs {
-		scenarios[run.Scenario] = true
+		scenarios[run.Scenario+" "+run.EvalInterval.String()] = true
+		where := fmt.Sprintf("%s, evaluated every %s", run.Scenario, run.EvalInterval)
 		for _, inc := range run.Incidents {
 			incidents++
 			switch {
 			case inc.First == nil:
-				t.Errorf("%s: %q: no %s alert fired", run.Scenario, inc.Incident, inc.Need)
+				t.Errorf("%s: %q: no %s alert fired", where, inc.Incident, inc.Need)
 			case !inc.Caught:
 				t.Errorf("%s: %q: first %s alert %s fired after %s, deadline %s",
-					run.Scenario, inc.Incident, inc.Need, inc.First.Alert, inc.First.After, inc.Deadline)
+					where, inc.Incident, inc.Need, inc.First.Alert, inc.First.After, inc.Deadline)
 			default:
-				t.Logf("%s: %q: %s after %s", run.Scenario, inc.Incident, inc.First.Alert, inc.First.After)
+				t.Logf("%s: %q: %s after %s; %d pages, %d tickets", where, inc.Incident, inc.First.Alert, inc.First.After, inc.Pages, inc.Tickets)
+			}
+			wantPages := 0
+			if inc.Need == "critical" {
+				wantPages = 1
+			}
+			if inc.Pages != wantPages || inc.Tickets > 1 {
+				t.Errorf("%s: %q: %d pages and %d tickets, want %d page and at most one ticket", where, inc.Incident, inc.Pages, inc.Tickets, wantPages)
 			}
 		}
 		for _, f := range run.False {
@@ -369,13 +545,20 @@ func TestBacktest(t *testing.T) {
 			if f.Severity != "critical" {
 				report = t.Logf // a ticket is reported, and counted in BACKTEST.md
 			}
-			report("%s (seed %d): %s (%s) fired on a healthy period at %s: %s",
-				run.Scenario, run.Seed, f.Alert, f.Severity, f.Start, f.Description)
+			report("%s (seed %d): %s (%s) fired on a healthy period at %s: %s", where, run.Seed, f.Alert, f.Severity, f.Start, f.Description)
+		}
+		for _, n := range run.FalseNotifications {
+			report := t.Errorf
+			if n.Severity != "critical" {
+				report = t.Logf
+			}
+			report("%s (seed %d): %s notified %s about no incident at %s: %v", where, run.Seed, n.Severity, n.Receiver, n.At, n.Alerts)
 		}
 	}
-	for _, want := range []string{"clean-day", "youtube-outage", "quiet-night", "slow-ramp", "exporter-outage"} {
+	for _, want := range []string{"clean-day 1m0s", "youtube-outage 1m0s", "partial-outage 1m0s", "bursts 1m0s", "quiet-night 1m0s",
+		"slow-ramp 1m0s", "exporter-outage 1m0s", "stall-and-runaway 1m0s", "partial-outage 30s", "bursts 30s"} {
 		if !scenarios[want] {
-			t.Errorf("backtest has no %s scenario", want)
+			t.Errorf("backtest did not replay %s", want)
 		}
 	}
 	if incidents == 0 {
@@ -386,7 +569,7 @@ func TestBacktest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(doc), "rules sha256: `"+sum+"`") {
-		t.Errorf("BACKTEST.md was not generated from the current rule files (sha256 %s); regenerate it as README.md says", sum)
+	if want := fmt.Sprintf("rules sha256: `%s`; Alertmanager configuration sha256: `%s`", rulesSum, amSum); !strings.Contains(string(doc), want) {
+		t.Errorf("BACKTEST.md was not generated from the current rule files and Alertmanager configuration (%s); regenerate it as README.md says", want)
 	}
 }

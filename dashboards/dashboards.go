@@ -11,12 +11,21 @@ import (
 )
 
 // Query is one PromQL query of a dashboard panel or annotation, with Grafana's
-// variables replaced by values that select everything a Prometheus scraping the
-// exporter holds.
+// variables replaced by the values Grafana sends when All is selected.
 type Query struct {
 	Dashboard string // dashboard title
 	Panel     string // panel title, or "annotation: " and the annotation's name
 	Expr      string
+	// Links are the data links of the panel's table cells.
+	Links []DataLink
+}
+
+// DataLink is a link that a table cell of the panel opens: Field is the
+// column (a label of the query's result) whose cells link, URL is Grafana's
+// template, where ${__value.raw} is the cell's value and
+// ${__data.fields.NAME} the row's value of column NAME.
+type DataLink struct {
+	Field, URL string
 }
 
 // files are the dashboards, relative to this package's folder.
@@ -30,17 +39,15 @@ var builtinValues = map[string]string{
 	"__interval":      "15s",
 }
 
-// allValue replaces every template variable: all of them are used in regex
-// matchers, where it selects every series.
-const allValue = ".*"
-
 // variableRef matches the three syntaxes Grafana accepts for a variable:
 // ${name} or ${name:format}, $name, and the deprecated [[name]].
 var variableRef = regexp.MustCompile(`\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]`)
 
 // Queries returns every panel target and annotation query of the dashboards,
 // with variables replaced: intervals by fixed windows, template variables by
-// ".*". A query naming a variable that the dashboard does not define is an error.
+// their All value (every variable is used in regex matchers, where All
+// selects every series). A query naming a variable that the dashboard does
+// not define is an error.
 func Queries() ([]Query, error) {
 	all, err := load()
 	if err != nil {
@@ -72,6 +79,7 @@ type dashboard struct {
 	ID          *int          `json:"id"`
 	UID         string        `json:"uid"`
 	Title       string        `json:"title"`
+	Editable    bool          `json:"editable"`
 	Inputs      []input       `json:"__inputs"`
 	Requires    []requirement `json:"__requires"`
 	Links       []link        `json:"links"`
@@ -123,8 +131,28 @@ type panel struct {
 	GridPos     gridPos        `json:"gridPos"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit string `json:"unit"`
+			Unit       string `json:"unit"`
+			Thresholds struct {
+				Steps []struct {
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+			Custom struct {
+				ThresholdsStyle struct {
+					Mode string `json:"mode"`
+				} `json:"thresholdsStyle"`
+			} `json:"custom"`
 		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string `json:"id"`
+				Options string `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
 	} `json:"fieldConfig"`
 	Targets []target `json:"targets"`
 	// Panels holds the panels of a collapsed row.
@@ -146,7 +174,9 @@ type annotation struct {
 
 type variable struct {
 	Name       string         `json:"name"`
+	Label      string         `json:"label"`
 	Type       string         `json:"type"`
+	Refresh    int            `json:"refresh"`
 	Datasource *datasourceRef `json:"datasource"`
 	Definition string         `json:"definition"`
 	Query      variableQuery  `json:"query"`
@@ -231,6 +261,32 @@ func (d *dashboard) variable(name string) (variable, bool) {
 type placedQuery struct {
 	where string
 	target
+	links []DataLink
+}
+
+// dataLinks returns the links the panel sets on columns chosen by name.
+func (p panel) dataLinks() ([]DataLink, error) {
+	var out []DataLink
+	for _, o := range p.FieldConfig.Overrides {
+		for _, prop := range o.Properties {
+			if prop.ID != "links" {
+				continue
+			}
+			if o.Matcher.ID != "byName" {
+				return nil, fmt.Errorf("panel %q: links on fields matched %s, want byName", p.Title, o.Matcher.ID)
+			}
+			var links []struct {
+				URL string `json:"url"`
+			}
+			if err := json.Unmarshal(prop.Value, &links); err != nil {
+				return nil, fmt.Errorf("panel %q: links: %w", p.Title, err)
+			}
+			for _, l := range links {
+				out = append(out, DataLink{Field: o.Matcher.Options, URL: l.URL})
+			}
+		}
+	}
+	return out, nil
 }
 
 // placedQueries returns the dashboard's panel targets and annotation queries
@@ -238,11 +294,15 @@ type placedQuery struct {
 func (d *dashboard) placedQueries() ([]placedQuery, error) {
 	var out []placedQuery
 	for _, p := range d.allPanels() {
+		links, err := p.dataLinks()
+		if err != nil {
+			return nil, err
+		}
 		for _, t := range p.Targets {
 			if strings.TrimSpace(t.Expr) == "" {
 				return nil, fmt.Errorf("panel %q: target %s has no expr", p.Title, t.RefID)
 			}
-			out = append(out, placedQuery{where: p.Title, target: t})
+			out = append(out, placedQuery{where: p.Title, target: t, links: links})
 		}
 	}
 	for _, a := range d.Annotations.List {
@@ -267,7 +327,7 @@ func (d *dashboard) queries() ([]Query, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", q.where, err)
 		}
-		out = append(out, Query{Dashboard: d.Title, Panel: q.where, Expr: expanded})
+		out = append(out, Query{Dashboard: d.Title, Panel: q.where, Expr: expanded, Links: q.links})
 	}
 	return out, nil
 }
@@ -281,14 +341,14 @@ func (d *dashboard) expand(expr string) (string, error) {
 		if v, ok := builtinValues[name]; ok {
 			return v
 		}
-		if v, ok := d.variable(name); ok && v.Type != "datasource" {
-			return allValue
+		if v, ok := d.variable(name); ok && v.Type != "datasource" && v.AllValue != "" {
+			return v.AllValue
 		}
 		unknown = append(unknown, ref)
 		return ref
 	})
 	if len(unknown) > 0 {
-		return "", fmt.Errorf("query %q uses undefined variables %s", expr, strings.Join(unknown, ", "))
+		return "", fmt.Errorf("query %q uses undefined variables, or variables without an All value: %s", expr, strings.Join(unknown, ", "))
 	}
 	return out, nil
 }

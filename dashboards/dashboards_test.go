@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +24,10 @@ import (
 const (
 	datasourceVar = "${datasource}"
 	buildInfo     = "videoconduit_exporter_build_info"
-	gridColumns   = 24
+	// webInfo, like buildInfo, describes the process, not an account; main
+	// registers both.
+	webInfo     = "videoconduit_exporter_web_info"
+	gridColumns = 24
 )
 
 // stableUIDs pins each file's dashboard uid: links, bookmarks and alert
@@ -86,7 +90,7 @@ func lintDashboard(name string, raw []byte) []string {
 		p.addf("%v", err)
 		return p
 	}
-	p.importInputs(d, string(raw))
+	p.datasourceVariable(d, string(raw))
 	p.header(d)
 	p.variables(d)
 	p.panels(d)
@@ -127,22 +131,16 @@ func (p *problems) datasourceRefs(path string, v any) {
 	}
 }
 
-// importInputs checks that the import UI asks for a Prometheus datasource and
-// that the choice lands only in the datasource variable's starting value:
-// anywhere else it would hard-code the chosen uid.
-func (p *problems) importInputs(d *dashboard, raw string) {
-	if len(d.Inputs) == 0 {
-		p.addf("no __inputs: importing would not ask for a datasource")
+// datasourceVariable checks that the dashboard picks its datasource through
+// the datasource variable, starting on Grafana's default datasource: that
+// works both when the file is imported and when it is provisioned, where no
+// import input would ever be filled in.
+func (p *problems) datasourceVariable(d *dashboard, raw string) {
+	if len(d.Inputs) > 0 || strings.Contains(raw, "${DS_") {
+		p.addf("__inputs or ${DS_...}: a provisioned dashboard never fills them in; start the datasource variable on \"default\"")
 	}
-	dsVar, _ := d.variable("datasource")
-	for _, in := range d.Inputs {
-		if in.Type != "datasource" || in.PluginID != "prometheus" {
-			p.addf("__inputs %s is a %s %s, want a prometheus datasource", in.Name, in.PluginID, in.Type)
-		}
-		ref := "${" + in.Name + "}"
-		if n := strings.Count(raw, ref); n != 1 || dsVar.Current.Value != ref {
-			p.addf("%s appears %d times; it must appear once, as the current value of the datasource variable", ref, n)
-		}
+	if v, _ := d.variable("datasource"); v.Current.Value != "default" || v.Label != "Data source" {
+		p.addf("the datasource variable starts on %v labelled %q, want \"default\" labelled \"Data source\"", v.Current.Value, v.Label)
 	}
 	required := map[string]bool{}
 	for _, r := range d.Requires {
@@ -173,16 +171,32 @@ func (p *problems) header(d *dashboard) {
 	if len(d.Links) == 0 {
 		p.addf("no links to the other VideoConduit dashboard")
 	}
+	if d.Editable {
+		p.addf("editable: the files are the source of truth, so the dashboard is not editable in the UI")
+	}
+}
+
+// allValues is what each query variable sends when All is selected: .+ (any
+// value, as dashboard-linter wants for job and instance), except for the
+// account, which exporters from before the account label do not set.
+func allValueOf(name string) string {
+	if name == "account" {
+		return ".*"
+	}
+	return ".+"
 }
 
 func (p *problems) variables(d *dashboard) {
 	if v, ok := d.variable("datasource"); !ok || v.Type != "datasource" || v.Query.Text != "prometheus" {
 		p.addf("no variable datasource of type datasource for prometheus")
 	}
-	for _, name := range []string{"job", "instance"} {
+	for _, name := range []string{"job", "account", "instance"} {
 		v, ok := d.variable(name)
 		if !ok || v.Type != "query" || !strings.HasPrefix(v.Query.Text, "label_values(videoconduit_up") {
 			p.addf("no variable %s of type query over label_values(videoconduit_up...)", name)
+		}
+		if want := strings.ToUpper(name[:1]) + name[1:]; ok && v.Label != want {
+			p.addf("variable %s: label %q, want %q", name, v.Label, want)
 		}
 	}
 	for _, v := range d.Templating.List {
@@ -198,8 +212,11 @@ func (p *problems) variables(d *dashboard) {
 		if v.Datasource == nil {
 			p.addf("variable %s: no datasource", v.Name)
 		}
-		if (v.Multi || v.IncludeAll) && !(v.Multi && v.IncludeAll && v.AllValue == allValue) {
-			p.addf("variable %s: a multi-value variable offers All with allValue %q", v.Name, allValue)
+		if want := allValueOf(v.Name); !v.Multi || !v.IncludeAll || v.AllValue != want {
+			p.addf("variable %s: want a multi-value variable that offers All with allValue %q", v.Name, want)
+		}
+		if v.Refresh != 2 {
+			p.addf("variable %s: refresh %d, want 2 (on time range change), so that new accounts and jobs appear", v.Name, v.Refresh)
 		}
 	}
 }
@@ -312,20 +329,37 @@ func (p *problems) selector(where string, instant bool, s selector) {
 		return
 	}
 	// ALERTS carries the labels of each alert's expression, which need not
-	// keep job and instance.
-	if s.name != "ALERTS" {
-		for _, label := range []string{"job", "instance"} {
-			if !s.has(label, "=~", "$"+label) {
-				p.addf("%s: %s is not filtered by %s=~\"$%s\"", where, s.name, label, label)
-			}
+	// keep job and instance. Recorded series have no instance (the rules
+	// count replicas once); every series of the exporter's but the build
+	// and web info describes an account.
+	recorded := strings.Contains(s.name, ":")
+	var filters []string
+	switch {
+	case s.name == "ALERTS":
+	case recorded:
+		filters = []string{"job", "account"}
+	case s.name == buildInfo || s.name == webInfo || !strings.HasPrefix(s.name, "videoconduit_"):
+		filters = []string{"job", "instance"}
+	default:
+		filters = []string{"job", "instance", "account"}
+	}
+	for _, label := range filters {
+		if !s.has(label, "=~", "$"+label) {
+			p.addf("%s: %s is not filtered by %s=~\"$%s\"", where, s.name, label, label)
 		}
 	}
-	if isCounter(s.name) && (!rangeFunctions[s.call] || s.window == "") {
+	// A counter's value means nothing on its own; as the right operand of
+	// and, or, unless it stands for the series' presence, or for a series
+	// born within the range, which counts from zero.
+	if isCounter(s.name) && (!rangeFunctions[s.call] || s.window == "") && !s.setOperand {
 		p.addf("%s: counter %s outside rate/irate/increase", where, s.name)
 	}
-	switch s.window {
-	case "", "$__rate_interval":
-	case "$__range":
+	switch {
+	case s.setOperand:
+		// A presence test, as in last_over_time(x[1h] offset $__range):
+		// its window says how far back to look, not a rate.
+	case s.window == "", s.window == "$__rate_interval":
+	case s.window == "$__range":
 		if !instant {
 			p.addf("%s: %s[$__range] in a range query: every point would cover the whole dashboard range", where, s.name)
 		}
@@ -405,8 +439,8 @@ func TestJobsDashboardFiltersByJobTypeAndSource(t *testing.T) {
 			t.Errorf("no variable %s", name)
 			continue
 		}
-		if _, label, _ := v.labelValues(); label != name || !v.Multi || !v.IncludeAll || v.AllValue != allValue {
-			t.Errorf("variable %s: want label_values(..., %s), multi-select with All = %q; got %+v", name, name, allValue, v)
+		if _, label, _ := v.labelValues(); label != name || !v.Multi || !v.IncludeAll || v.AllValue != ".+" {
+			t.Errorf("variable %s: want label_values(..., %s), multi-select with All = .+; got %+v", name, name, v)
 		}
 	}
 }
@@ -426,7 +460,7 @@ func TestFailuresPanelShowsExemplars(t *testing.T) {
 
 // knownMetrics returns the series names the exporter exposes.
 func knownMetrics() map[string]bool {
-	known := map[string]bool{buildInfo: true}
+	known := map[string]bool{buildInfo: true, webInfo: true}
 	for _, name := range collector.MetricNames() {
 		known[name] = true
 		if !strings.HasSuffix(name, "_total") {
@@ -446,6 +480,23 @@ func knownMetrics() map[string]bool {
 func alertRules(t *testing.T) (recorded, alerts map[string]bool) {
 	t.Helper()
 	recorded, alerts = map[string]bool{}, map[string]bool{}
+	for _, g := range ruleGroups(t) {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = true
+			}
+			if r.Alert != "" {
+				alerts[r.Alert] = true
+			}
+		}
+	}
+	return recorded, alerts
+}
+
+// ruleGroups reads the rule groups of the rule files in alerts/.
+func ruleGroups(t *testing.T) []ruleGroup {
+	t.Helper()
+	var groups []ruleGroup
 	var paths []string
 	for _, pattern := range []string{"*.yml", "*.yaml"} {
 		found, err := filepath.Glob(filepath.Join(dir(), "..", "alerts", pattern))
@@ -463,19 +514,74 @@ func alertRules(t *testing.T) (recorded, alerts map[string]bool) {
 		if err := yaml.Unmarshal(raw, &rf); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					recorded[r.Record] = true
+		groups = append(groups, rf.Groups...)
+	}
+	return groups
+}
+
+// comparedNumber is a number an alert compares with: "> 0.10", ">= 10".
+var comparedNumber = regexp.MustCompile(`[<>]=?\s*([0-9]+(?:\.[0-9]+)?)\b`)
+
+// TestDrawnLinesAreTheAlerts keeps the constant lines the panels draw (the
+// 10% of the failure ratio alert, the burn rates) equal to numbers the alerts
+// compare with, and the recordings the job alerts read on a panel: "what the
+// alerts see" shows what they see.
+func TestDrawnLinesAreTheAlerts(t *testing.T) {
+	groups := ruleGroups(t)
+	compared := map[float64]bool{}
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			for _, m := range comparedNumber.FindAllStringSubmatch(r.Expr, -1) {
+				v, err := strconv.ParseFloat(m[1], 64)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if r.Alert != "" {
-					alerts[r.Alert] = true
+				compared[v] = true
+			}
+		}
+	}
+	lines := 0
+	for _, d := range loadAll(t) {
+		for _, pn := range d.allPanels() {
+			defaults := pn.FieldConfig.Defaults
+			if mode := defaults.Custom.ThresholdsStyle.Mode; mode == "" || mode == "off" {
+				continue
+			}
+			for _, step := range defaults.Thresholds.Steps {
+				if step.Value == nil {
+					continue
+				}
+				lines++
+				if !compared[*step.Value] {
+					t.Errorf("%s: panel %q draws a line at %v, which no alert compares with", d.file, pn.Title, *step.Value)
 				}
 			}
 		}
 	}
-	return recorded, alerts
+	if lines == 0 {
+		t.Error("no panel draws an alert's threshold")
+	}
+
+	shown := map[string]bool{}
+	for _, u := range usedMetrics(t, loadAll(t)) {
+		shown[u.name] = true
+	}
+	recorded, _ := alertRules(t)
+	for _, g := range groups {
+		if g.Name != "videoconduit_jobs.alerts" {
+			continue
+		}
+		for _, r := range g.Rules {
+			for _, name := range recordedName.FindAllString(r.Expr, -1) {
+				if recorded[name] && !shown[name] {
+					t.Errorf("%s reads %s, which no panel shows", r.Alert, name)
+				}
+			}
+		}
+	}
 }
+
+var recordedName = regexp.MustCompile(`[a-z_]+:videoconduit_[a-z0-9_]+:[a-z0-9_]+`)
 
 // usedMetric is a metric name that a dashboard query names.
 type usedMetric struct {
@@ -654,7 +760,7 @@ func TestLinterCatchesViolations(t *testing.T) {
 			tg["instant"] = false
 		}, "[$__range] in a range query"},
 		{"variable in an equality matcher", setExpr(`sum(videoconduit_jobs_active{job=~"$job", instance=~"$instance", job_type="$job_type", source=~"$source"})`), "a variable needs =~"},
-		{"undefined variable", setExpr(`sum(videoconduit_jobs_active{job=~"$job", instance=~"$instance", job_type=~"$jobtype", source=~"$source"})`), "undefined variables $jobtype"},
+		{"undefined variable", setExpr(`sum(videoconduit_jobs_active{job=~"$job", instance=~"$instance", job_type=~"$jobtype", source=~"$source"})`), "without an All value: $jobtype"},
 		{"unbalanced query", setExpr(`sum(rate(videoconduit_jobs_created_total{job=~"$job", instance=~"$instance"}[$__rate_interval])`), "unbalanced parentheses"},
 		{"no instance variable", func(d map[string]any) {
 			tmpl := d["templating"].(map[string]any)
@@ -674,7 +780,7 @@ func TestLinterCatchesViolations(t *testing.T) {
 					v.(map[string]any)["includeAll"] = false
 				}
 			}
-		}, "variable source: a multi-value variable offers All"},
+		}, "variable source: want a multi-value variable that offers All"},
 		{"duplicate panel id", func(d map[string]any) { d["panels"].([]any)[1].(map[string]any)["id"] = 1.0 }, "duplicate or missing panel id 1"},
 		{"overlapping panels", func(d map[string]any) {
 			d["panels"].([]any)[1].(map[string]any)["gridPos"] = map[string]any{"h": 4.0, "w": 4.0, "x": 2.0, "y": 0.0}
@@ -686,7 +792,21 @@ func TestLinterCatchesViolations(t *testing.T) {
 		{"panel type not required", func(d map[string]any) { firstPanel(t, d)["type"] = "gauge" }, "type gauge missing from __requires"},
 		{"import input used in a panel", func(d map[string]any) {
 			firstPanel(t, d)["datasource"] = map[string]any{"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
-		}, "${DS_PROMETHEUS} appears 2 times"},
+		}, "a provisioned dashboard never fills them in"},
+		{"datasource variable starting on an import input", func(d map[string]any) {
+			variableNamed(t, d, "datasource")["current"] = map[string]any{"text": "Prometheus", "value": "${DS_PROMETHEUS}"}
+		}, "the datasource variable starts on ${DS_PROMETHEUS}"},
+		{"editable", func(d map[string]any) { d["editable"] = true }, "editable: the files are the source of truth"},
+		{"single-value job variable", func(d map[string]any) { variableNamed(t, d, "job")["multi"] = false }, "variable job: want a multi-value variable"},
+		{"job variable matching an empty job", func(d map[string]any) { variableNamed(t, d, "job")["allValue"] = ".*" }, `variable job: want a multi-value variable that offers All with allValue ".+"`},
+		{"no account variable", func(d map[string]any) {
+			tmpl := d["templating"].(map[string]any)
+			tmpl["list"] = slices.DeleteFunc(tmpl["list"].([]any), func(v any) bool { return v.(map[string]any)["name"] == "account" })
+		}, "no variable account"},
+		{"variables loaded once", func(d map[string]any) { variableNamed(t, d, "account")["refresh"] = 1.0 }, "variable account: refresh 1, want 2"},
+		{"no account filter", setExpr(`sum(videoconduit_jobs_active{job=~"$job", instance=~"$instance", job_type=~"$job_type", source=~"$source"})`), `not filtered by account=~"$account"`},
+		{"recorded series without account filter", setExpr(`sum(account_job_type:videoconduit_jobs_failed:ratio_rate10m{job=~"$job", job_type=~"$job_type"})`), `account_job_type:videoconduit_jobs_failed:ratio_rate10m is not filtered by account`},
+		{"counter added to a rate", setExpr(`sum(rate(videoconduit_jobs_created_total{job=~"$job", instance=~"$instance", account=~"$account"}[$__rate_interval]) + videoconduit_jobs_created_total{job=~"$job", instance=~"$instance", account=~"$account"})`), "counter videoconduit_jobs_created_total outside rate"},
 		{"no alert annotation", func(d map[string]any) { d["annotations"] = map[string]any{"list": []any{}} }, "no enabled annotation shows firing alerts"},
 		{"alert annotation disabled", func(d map[string]any) {
 			d["annotations"].(map[string]any)["list"].([]any)[0].(map[string]any)["enable"] = false
@@ -709,6 +829,18 @@ func TestLinterCatchesViolations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// variableNamed returns a template variable of a decoded dashboard.
+func variableNamed(t *testing.T, d map[string]any, name string) map[string]any {
+	t.Helper()
+	for _, v := range d["templating"].(map[string]any)["list"].([]any) {
+		if v.(map[string]any)["name"] == name {
+			return v.(map[string]any)
+		}
+	}
+	t.Fatalf("no variable %s", name)
+	return nil
 }
 
 // firstPanel returns the first panel of a decoded dashboard: a stat with an
@@ -784,13 +916,16 @@ func TestQueries(t *testing.T) {
 
 func TestExpandReplacesVariables(t *testing.T) {
 	d := &dashboard{}
-	d.Templating.List = []variable{{Name: "job", Type: "query"}, {Name: "datasource", Type: "datasource"}}
-	got, err := d.expand(`rate(x{job=~"$job", a=~"${job:regex}", b=~"[[job]]"}[$__rate_interval]) / increase(y[$__range]) + z[${__interval}]`)
-	want := `rate(x{job=~".*", a=~".*", b=~".*"}[1m]) / increase(y[5m]) + z[15s]`
+	d.Templating.List = []variable{
+		{Name: "job", Type: "query", AllValue: ".+"}, {Name: "account", Type: "query", AllValue: ".*"},
+		{Name: "single", Type: "query"}, {Name: "datasource", Type: "datasource"},
+	}
+	got, err := d.expand(`rate(x{job=~"$job", a=~"${job:regex}", b=~"[[job]]", account=~"$account"}[$__rate_interval]) / increase(y[$__range]) + z[${__interval}]`)
+	want := `rate(x{job=~".+", a=~".+", b=~".+", account=~".*"}[1m]) / increase(y[5m]) + z[15s]`
 	if err != nil || got != want {
 		t.Errorf("expand = %q, %v; want %q", got, err, want)
 	}
-	for _, expr := range []string{`x{a=~"$nope"}`, `x{a=~"$datasource"}`} {
+	for _, expr := range []string{`x{a=~"$nope"}`, `x{a=~"$datasource"}`, `x{a=~"$single"}`} {
 		if got, err := d.expand(expr); err == nil {
 			t.Errorf("expand(%s) = %q, want an error for the variable", expr, got)
 		}
@@ -874,10 +1009,16 @@ type provisionedProviders struct {
 type provisionedDatasources struct {
 	APIVersion  int `yaml:"apiVersion"`
 	Datasources []struct {
-		Name string `yaml:"name"`
-		Type string `yaml:"type"`
-		UID  string `yaml:"uid"`
-		URL  string `yaml:"url"`
+		Name     string `yaml:"name"`
+		Type     string `yaml:"type"`
+		UID      string `yaml:"uid"`
+		URL      string `yaml:"url"`
+		JSONData struct {
+			ExemplarTraceIDDestinations []struct {
+				Name string `yaml:"name"`
+				URL  string `yaml:"url"`
+			} `yaml:"exemplarTraceIdDestinations"`
+		} `yaml:"jsonData"`
 	} `yaml:"datasources"`
 }
 
@@ -915,6 +1056,12 @@ func TestProvisioningExamples(t *testing.T) {
 		if strings.Contains(string(readDashboard(t, name)), ds.UID) {
 			t.Errorf("%s names the provisioned datasource uid %q: it must go through $datasource", name, ds.UID)
 		}
+	}
+	// The failures' exemplars link to their job. Grafana expands ${...} in
+	// provisioning files, so the link's own variable is written $${...}.
+	links := ds.JSONData.ExemplarTraceIDDestinations
+	if len(links) != 1 || links[0].Name != "job_id" || !strings.HasSuffix(links[0].URL, "/v1/jobs/$${__value.raw}") {
+		t.Errorf("datasources.yml: exemplar links %+v, want job_id linking to /v1/jobs/$${__value.raw}", links)
 	}
 }
 

@@ -17,6 +17,8 @@ type selector struct {
 	matchers []matcher
 	window   string // inside [...] after the selector, "" for an instant vector
 	call     string // innermost function or aggregation around it, "" at top level
+	// setOperand: the selector is the right operand of and, or, unless.
+	setOperand bool
 }
 
 type matcher struct {
@@ -37,7 +39,8 @@ var (
 		"count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio")
 	// groupingKeywords take a parenthesised list of label names, not an expression.
 	groupingKeywords = setOf("by", "without", "on", "ignoring", "group_left", "group_right")
-	otherKeywords    = setOf("and", "or", "unless", "bool", "offset", "atan2", "inf", "nan")
+	setOperators     = setOf("and", "or", "unless")
+	otherKeywords    = setOf("bool", "offset", "atan2", "inf", "nan")
 	matchOperators   = []string{"=~", "!~", "!=", "="} // two-character ones first
 )
 
@@ -53,19 +56,28 @@ func setOf(items ...string) map[string]bool {
 func selectors(expr string) ([]selector, error) {
 	s := &scanner{src: expr}
 	var out []selector
-	var calls []string // enclosing parentheses: a call's name, or "" for grouping
+	// Enclosing parentheses: a call's name ("" for grouping), and whether
+	// they open the right operand of a set operator.
+	type frame struct {
+		call string
+		set  bool
+	}
+	var frames []frame
 	pendingAggregation := ""
-	innermost := func() string {
-		if len(calls) == 0 {
-			return ""
+	afterSet := false // the previous token was and, or, unless
+	innermost := func() frame {
+		if len(frames) == 0 {
+			return frame{}
 		}
-		return calls[len(calls)-1]
+		return frames[len(frames)-1]
 	}
 	for {
 		c := s.peek()
+		wasSet := afterSet
+		afterSet = false
 		switch {
 		case c == 0:
-			if len(calls) > 0 {
+			if len(frames) > 0 {
 				return nil, errors.New("unbalanced parentheses")
 			}
 			return out, nil
@@ -73,11 +85,22 @@ func selectors(expr string) ([]selector, error) {
 			if _, err := s.str(); err != nil {
 				return nil, err
 			}
+		case c == '$': // a Grafana variable, as in offset $__range
+			s.pos++
+			if s.peek() == '{' {
+				if _, err := s.until('}'); err != nil {
+					return nil, err
+				}
+			} else {
+				s.ident()
+			}
 		case isDigit(c) || c == '.':
 			s.number()
 		case isIdentStart(c):
 			name := s.ident()
 			switch {
+			case setOperators[strings.ToLower(name)]:
+				afterSet = true
 			case groupingKeywords[name]:
 				if s.peek() == '(' {
 					s.pos++
@@ -85,36 +108,40 @@ func selectors(expr string) ([]selector, error) {
 						return nil, err
 					}
 				}
+				afterSet = wasSet // "or sum by (x) (...)" is still the operand
 			case otherKeywords[strings.ToLower(name)]:
 			case s.peek() == '(':
 				s.pos++
-				calls = append(calls, name)
+				frames = append(frames, frame{name, wasSet || innermost().set})
 			case aggregations[name]:
 				// "sum by (le) (...)": the aggregation's parenthesis comes after its grouping.
 				pendingAggregation = name
+				afterSet = wasSet
 			default:
-				sel, err := s.selectorRest(name, innermost())
+				sel, err := s.selectorRest(name, innermost().call)
 				if err != nil {
 					return nil, err
 				}
+				sel.setOperand = wasSet || innermost().set
 				out = append(out, sel)
 			}
 		case c == '{':
-			sel, err := s.selectorRest("", innermost())
+			sel, err := s.selectorRest("", innermost().call)
 			if err != nil {
 				return nil, err
 			}
+			sel.setOperand = wasSet || innermost().set
 			out = append(out, sel)
 		case c == '(':
 			s.pos++
-			calls = append(calls, pendingAggregation)
+			frames = append(frames, frame{pendingAggregation, wasSet || innermost().set})
 			pendingAggregation = ""
 		case c == ')':
-			if len(calls) == 0 {
+			if len(frames) == 0 {
 				return nil, errors.New("unbalanced parentheses")
 			}
 			s.pos++
-			calls = calls[:len(calls)-1]
+			frames = frames[:len(frames)-1]
 		case c == '[': // a subquery's range
 			s.pos++
 			if _, err := s.until(']'); err != nil {
@@ -310,7 +337,7 @@ func TestSelectors(t *testing.T) {
 			expr: `time() - a offset 5m or on (job) group_left (instance) b:c:d{x!="1"} / ignoring(le) c`,
 			want: []selector{
 				{name: "a"},
-				{name: "b:c:d", matchers: []matcher{{"x", "!=", "1"}}},
+				{name: "b:c:d", matchers: []matcher{{"x", "!=", "1"}}, setOperand: true},
 				{name: "c"},
 			},
 		},
@@ -319,12 +346,21 @@ func TestSelectors(t *testing.T) {
 			expr: `{__name__="a", job="j"} and (b)`,
 			want: []selector{
 				{name: "a", matchers: []matcher{{"__name__", "=", "a"}, {"job", "=", "j"}}},
-				{name: "b"},
+				{name: "b", setOperand: true},
 			},
 		},
 		{
 			expr: `max_over_time((rate(x[1m]))[5m:1m])`,
 			want: []selector{{name: "x", window: "1m", call: "rate"}},
+		},
+		{
+			// Set operands, directly or inside a call; a variable as an offset.
+			expr: `sum(increase(a[$__range]) and last_over_time(a[1h] offset $__range) or a) or vector(0)`,
+			want: []selector{
+				{name: "a", window: "$__range", call: "increase"},
+				{name: "a", window: "1h", call: "last_over_time", setOperand: true},
+				{name: "a", call: "sum", setOperand: true},
+			},
 		},
 	} {
 		got, err := selectors(tc.expr)

@@ -34,12 +34,15 @@ func TestEndToEndFailureSpikePagesAPerson(t *testing.T) {
 
 	want := maps.Clone(s.fastAlert.Labels)
 	want["alertname"] = s.fastAlert.Alert
-	want["job_type"] = "download" // the incident's job type
+	want["job"] = scrapeJob
+	want["job_type"], want["source"] = "download", "youtube" // the incident's
+	maps.Copy(want, exampleExternalLabels(t))
 	ctx, cancel := context.WithDeadline(context.Background(), s.incidentEnd.Add(90*time.Second))
 	defer cancel()
 	fired, alert, err := s.webhook.waitFor(ctx, func(_ notification, a alertPayload) bool {
 		return a.Status == "firing" && a.Labels["alertname"] == want["alertname"] && a.Labels["job_type"] == want["job_type"]
 	})
+	want["account"] = "prod" // the demo's account with the YouTube incident
 	if err != nil {
 		t.Fatalf("no firing %s for download jobs reached the webhook: %v", pagingAlert, err)
 	}
@@ -57,17 +60,20 @@ func TestEndToEndFailureSpikePagesAPerson(t *testing.T) {
 		t.Errorf("description %q does not say %q", alert.Annotations["description"], want)
 	}
 	t.Logf("the page's description: %s", alert.Annotations["description"])
+	checkFailuresLink(t, s, alert)
 	// Prometheus sends the time the alert fired as startsAt: it went
 	// pending `for` earlier, which must be in the incident, not before it.
-	pendingFor, err := model.ParseDuration(s.fastAlert.For)
-	if err != nil {
-		t.Fatal(err)
+	pendingFor := model.Duration(0)
+	if s.fastAlert.For != "" {
+		if pendingFor, err = model.ParseDuration(s.fastAlert.For); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if pending := alert.StartsAt.Add(-time.Duration(pendingFor)); pending.Before(s.incidentStart) {
 		t.Errorf("the alert fired at %v, so it was pending from %v, before the incident began at %v", alert.StartsAt, pending, s.incidentStart)
 	}
 
-	ctx, cancel = context.WithDeadline(context.Background(), s.incidentEnd.Add(3*time.Minute))
+	ctx, cancel = context.WithDeadline(context.Background(), s.incidentEnd.Add(4*time.Minute))
 	defer cancel()
 	resolved, gone, err := s.webhook.waitFor(ctx, func(_ notification, a alertPayload) bool {
 		return a.Status == "resolved" && a.Fingerprint == alert.Fingerprint
@@ -81,6 +87,41 @@ func TestEndToEndFailureSpikePagesAPerson(t *testing.T) {
 	if gone.EndsAt.Before(s.incidentEnd) {
 		t.Errorf("the alert resolved at %v, before the incident ended at %v", gone.EndsAt, s.incidentEnd)
 	}
+}
+
+// checkFailuresLink opens the alert's failures_url, at the exporter's real
+// address in place of its external one: the page must list failed jobs of
+// the alert's account, job type and source, and only those.
+func checkFailuresLink(t *testing.T, s *stack, alert alertPayload) {
+	t.Helper()
+	link := alert.Annotations["failures_url"]
+	rest, ok := strings.CutPrefix(link, strings.TrimSuffix(exporterExternalURL, "/")+"/failures?")
+	if !ok {
+		t.Errorf("failures_url %q is not the failures page under the exporter's external URL %s", link, exporterExternalURL)
+		return
+	}
+	var page struct {
+		Failures []struct {
+			Account string `json:"account"`
+			JobType string `json:"job_type"`
+			Source  string `json:"source"`
+			Reason  string `json:"reason"`
+		} `json:"failures"`
+	}
+	if err := getJSON(s.exporterURL+"/failures?format=json&"+rest, &page); err != nil {
+		t.Fatalf("opening the alert's failures_url %s: %v", link, err)
+	}
+	if len(page.Failures) == 0 {
+		t.Errorf("the alert's failures_url %s lists no failed jobs", link)
+	}
+	for _, f := range page.Failures {
+		if f.Account != alert.Labels["account"] || f.JobType != alert.Labels["job_type"] || f.Source != alert.Labels["source"] {
+			t.Errorf("the alert's failures_url %s lists a failure of %+v, want only account %s, %s from %s", link, f,
+				alert.Labels["account"], alert.Labels["job_type"], alert.Labels["source"])
+			break
+		}
+	}
+	t.Logf("the page's failures_url %s lists %d failed jobs", link, len(page.Failures))
 }
 
 // requireTargetUp waits for Prometheus to scrape the exporter successfully.

@@ -5,10 +5,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strings"
-	"time"
-
-	"github.com/prometheus/common/model"
 
 	"github.com/videoconduit/videoconduit_exporter/alerts"
 )
@@ -40,24 +36,26 @@ func shippedRules() (map[string]ruleFile, error) {
 // The alert that the demo's incident (YouTube downloads failing at 90%)
 // must page with, and how its test copy differs from it.
 const (
-	pagingAlert = "VideoConduitJobFailureRatioHigh"
-	// speedUp is how much faster the copy's windows and `for` are: the
-	// shipped rule waits 5 minutes on 10-minute windows, longer than a test
-	// may take.
+	pagingAlert = "VideoConduitSourceFailureSpike"
+	// speedUp is how much faster the copy's windows, `for` and
+	// keep_firing_for are: the shipped rule looks at 10 minutes and keeps
+	// firing 10 more, longer than a test may take.
 	speedUp = 10
 	// copyLabel marks the copy's alerts, so they never share a label set
 	// (and an ALERTS series) with the shipped rule's.
 	copyLabel      = "e2e_copy"
 	copyLabelValue = "10x_faster"
 	fastGroup      = "e2e_fast_copy"
+	// copySuffix ends the names of the copies of the recording rules the
+	// alert reads, which run beside the shipped ones.
+	copySuffix = "_10x_faster"
 )
 
 // fastCopy returns a rule group with a copy of the shipped pagingAlert and of
-// the recording rules it reads, with windows and `for` speedUp times
-// shorter: 10m windows become 1m, the "at least 5 failed jobs in the window"
-// guard (rate * 600) becomes rate * 60, and the copies of the recording
-// rules get names with the shorter window, beside the shipped ones. The
-// labels and annotations are the shipped alert's, plus copyLabel.
+// the recording rules it reads, every window speedUp times shorter (see
+// scaledRule). The copies of the recording rules get the names of the
+// shipped ones with copySuffix. The labels and annotations are the shipped
+// alert's, plus copyLabel.
 func fastCopy(files map[string]ruleFile) (ruleGroup, rule, error) {
 	recordings := map[string]rule{}
 	var order []string // the shipped order, which is evaluation order
@@ -90,38 +88,34 @@ func fastCopy(files map[string]ruleFile) (ruleGroup, rule, error) {
 		}
 	}
 	need(alert.Expr)
+	rename := func(expr string) string {
+		return metricToken.ReplaceAllStringFunc(expr, func(name string) string {
+			if needed[name] {
+				return name + copySuffix
+			}
+			return name
+		})
+	}
 
-	faster := strings.NewReplacer("10m", "1m", "* 600", "* 60")
 	var g ruleGroup
 	g.Name = fastGroup
 	for _, name := range order {
 		if !needed[name] {
 			continue
 		}
-		renamed := faster.Replace(name)
-		if _, clash := recordings[renamed]; clash || renamed == name {
-			return ruleGroup{}, rule{}, fmt.Errorf("the copy of %s would be named %s, which is not a new name", name, renamed)
+		r, err := scaledRule(recordings[name], speedUp)
+		if err != nil {
+			return ruleGroup{}, rule{}, err
 		}
-		g.Rules = append(g.Rules, rule{Record: renamed, Expr: faster.Replace(recordings[name].Expr)})
+		g.Rules = append(g.Rules, rule{Record: name + copySuffix, Expr: rename(r.Expr)})
 	}
-
-	copied := rule{
-		Alert:       alert.Alert,
-		Expr:        faster.Replace(alert.Expr),
-		Labels:      map[string]string{copyLabel: copyLabelValue},
-		Annotations: alert.Annotations,
-	}
-	maps.Copy(copied.Labels, alert.Labels)
-	for _, r := range append(slices.Clone(g.Rules), copied) {
-		if strings.Contains(r.Expr, "10m") || strings.Contains(r.Expr, "600") {
-			return ruleGroup{}, rule{}, fmt.Errorf("%s no longer has the 10-minute windows the copy shortens: update fastCopy (copied expression: %s)", pagingAlert, r.Expr)
-		}
-	}
-	shippedFor, err := model.ParseDuration(alert.For)
+	copied, err := scaledRule(*alert, speedUp)
 	if err != nil {
-		return ruleGroup{}, rule{}, fmt.Errorf("%s: for %q: %w", pagingAlert, alert.For, err)
+		return ruleGroup{}, rule{}, err
 	}
-	copied.For = model.Duration(time.Duration(shippedFor) / speedUp).String()
+	copied.Expr = rename(copied.Expr)
+	copied.Labels = map[string]string{copyLabel: copyLabelValue}
+	maps.Copy(copied.Labels, alert.Labels)
 	g.Rules = append(g.Rules, copied)
 	return g, copied, nil
 }

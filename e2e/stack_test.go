@@ -16,10 +16,11 @@ import (
 )
 
 // The demo's failure spike: early enough that the tests need not wait long,
-// late enough that Prometheus scrapes a quiet baseline first; long enough for
-// the copy of the paging alert (1m windows, `for` 30s) to fire.
+// late enough that the copy of the paging alert (every window a tenth of the
+// shipped one) has a baseline of two minutes of healthy jobs (a baseline of
+// a few jobs may well be 50%); long enough for that copy to fire.
 const (
-	incidentAfter    = 20 * time.Second
+	incidentAfter    = 130 * time.Second
 	incidentDuration = 60 * time.Second
 	// incidentEvery pushes the next incidents, and the demo's transcribe
 	// stall half a period later, past the end of the tests.
@@ -29,6 +30,10 @@ const (
 	// fastRulesFile holds the fast copy of the paging alert, beside the
 	// stack's Prometheus config.
 	fastRulesFile = "fast.rules.yml"
+	// exporterExternalURL is the exporter's --web.external-url: the address
+	// a reverse proxy would give it, from which alerts build their links.
+	// The tests open those links at the exporter's real address.
+	exporterExternalURL = "https://videoconduit-exporter.example/"
 )
 
 // stack is the exporter, Prometheus, Alertmanager and webhook under test.
@@ -165,6 +170,7 @@ func (s *stack) startExporter() (string, error) {
 	exporter, addr, err := startExporter(raceEnabled,
 		"--demo",
 		"--collector.interval=1s",
+		"--web.external-url="+exporterExternalURL,
 		"--demo.incident-after="+incidentAfter.String(),
 		"--demo.incident-duration="+incidentDuration.String(),
 		"--demo.incident-every="+incidentEvery.String())

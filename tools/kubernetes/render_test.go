@@ -190,6 +190,7 @@ var chartCases = []chartCase{
 	}},
 
 	{"TLS web config", values{
+		"externalURL": "https://videoconduit-exporter.example.com/",
 		"webConfig": map[string]any{
 			"config": map[string]any{
 				"tls_server_config": map[string]any{"cert_file": configDir + "/tls/tls.crt", "key_file": configDir + "/tls/tls.key"},
@@ -207,6 +208,9 @@ var chartCases = []chartCase{
 		c := o.Deployment.Spec.Template.Spec.Containers[0]
 		if !slices.Contains(c.Args, "--web.config.file="+configDir+"/web-config.yml") {
 			t.Errorf("args %v lack the web config", c.Args)
+		}
+		if !slices.Contains(c.Args, "--web.external-url=https://videoconduit-exporter.example.com/") {
+			t.Errorf("args %v lack the external URL", c.Args)
 		}
 		for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
 			if len(p.HTTPGet.HTTPHeaders) != 1 || p.HTTPGet.HTTPHeaders[0].Name != "Authorization" {

@@ -34,6 +34,7 @@ type config struct {
 	ruleFiles      []string
 	scrapeInterval time.Duration
 	evalInterval   time.Duration
+	notifier       *notifier
 }
 
 // firing is one alert (name and labels) firing from Start until End (zero
@@ -82,14 +83,20 @@ func runScenario(sc *Scenario, seed uint64, cfg config) ([]firing, error) {
 	}
 
 	ctx := context.Background()
-	scr := &scraper{db: db, exposed: map[string]labels.Labels{}}
-	nextScrape := simStart.Add(20 * time.Second) // scrapes are not aligned with evaluations
+	// One scrape loop per replica's target, each at its own offset, none
+	// aligned with the evaluations.
+	scrapers := make([]*scraper, len(exp.replicas))
+	for i := range scrapers {
+		scrapers[i] = &scraper{db: db, exposed: map[string]labels.Labels{}, next: simStart.Add(20*time.Second + time.Duration(i)*17*time.Second)}
+	}
 	active := map[string]*firing{}
 	var done []firing
 	for ts := dayOrigin.Add(-evalAhead); !ts.After(end); ts = ts.Add(cfg.evalInterval) {
-		for ; !nextScrape.After(ts); nextScrape = nextScrape.Add(cfg.scrapeInterval) {
-			if err := scr.append(ctx, nextScrape.UnixMilli(), exp.scrape(nextScrape.UnixMilli())); err != nil {
-				return nil, err
+		for i, scr := range scrapers {
+			for ; !scr.next.After(ts); scr.next = scr.next.Add(cfg.scrapeInterval) {
+				if err := scr.append(ctx, scr.next.UnixMilli(), exp.scrape(i, scr.next.UnixMilli())); err != nil {
+					return nil, err
+				}
 			}
 		}
 		for _, g := range groups {
@@ -178,6 +185,7 @@ func loadGroups(db *tsdb.DB, cfg config) ([]*rules.Group, error) {
 type scraper struct {
 	db      *tsdb.DB
 	exposed map[string]labels.Labels
+	next    time.Time // the next scrape
 }
 
 func (s *scraper) append(ctx context.Context, t int64, samples []sample) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -10,16 +11,22 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 )
 
-// The exporter model follows SPEC §2: counters count what one process saw
-// since it started, are served as of the last successful poll, and catch up
-// on everything that happened once the API answers again.
+// The exporter model follows the exporter's counting model: counters count
+// what one process saw since it started, are served as of the last
+// successful poll, and catch up on everything that happened once the API
+// answers again. Every documented series exists from the first scrape, at 0.
+// A scenario's replicas (an HA pair by default) watch the same account: they
+// see the same jobs, poll on their own schedules and fail on their own.
 
 const (
 	pollInterval = 30 * time.Second
 	maxBackoff   = 5 * time.Minute
 	scrapeJob    = "videoconduit"
-	instance     = "videoconduit-exporter:9000"
+	account      = "default"
 )
+
+// instance is the scrape target of replica i.
+func instance(i int) string { return fmt.Sprintf("videoconduit-exporter-%d:10177", i) }
 
 type poll struct {
 	at     int64 // Unix ms when the poll completed
@@ -53,22 +60,30 @@ func (ix eventIndex) count(key string, from, to int64) int {
 }
 
 type exporterModel struct {
-	sc        *Scenario
-	origin    time.Time
-	lifetimes []lifetime
+	sc     *Scenario
+	origin time.Time
 
 	created, finished, failures eventIndex
 	byType                      map[string][]job // sorted by creation
-	oldestScan                  map[string]int   // per type: jobs before it have finished for good
 
-	series map[string]labels.Labels // interned label sets by key
+	replicas []*replica
+}
+
+// replica is one exporter process and what it has shown so far.
+type replica struct {
+	index     int
+	lifetimes []lifetime
+	// oldestScan, per job type: jobs before it have finished for good by
+	// this replica's latest poll.
+	oldestScan map[string]int
+	series     map[string]labels.Labels // interned label sets by key
 }
 
 func newExporterModel(sc *Scenario, origin, start, end time.Time, jobs []job, rng *rand.Rand) *exporterModel {
 	e := &exporterModel{
 		sc: sc, origin: origin,
 		created: eventIndex{}, finished: eventIndex{}, failures: eventIndex{},
-		byType: map[string][]job{}, oldestScan: map[string]int{}, series: map[string]labels.Labels{},
+		byType: map[string][]job{},
 	}
 	for _, j := range jobs {
 		e.created.add(j.typ+"|"+j.source, j.created)
@@ -83,14 +98,21 @@ func newExporterModel(sc *Scenario, origin, start, end time.Time, jobs []job, rn
 	e.created.sort()
 	e.finished.sort()
 	e.failures.sort()
-	e.lifetimes = e.runProcess(start.UnixMilli(), end.UnixMilli(), rng)
+	for i := range sc.replicas() {
+		r := &replica{index: i, oldestScan: map[string]int{}, series: map[string]labels.Labels{}}
+		// Each replica polls on its own phase.
+		phase := time.Duration(i) * 11 * time.Second
+		r.lifetimes = e.runProcess(i, start.Add(phase).UnixMilli(), end.UnixMilli(), rng)
+		e.replicas = append(e.replicas, r)
+	}
 	return e
 }
 
-// inFault reports whether a fault of the kind covers the time.
-func (e *exporterModel) inFault(kind FaultKind, t int64) (Fault, bool) {
+// inFault reports whether a fault of the kind covers the time for the
+// replica.
+func (e *exporterModel) inFault(kind FaultKind, replica int, t int64) (Fault, bool) {
 	for _, f := range e.sc.Faults {
-		if f.Kind == kind && t >= e.origin.Add(f.From).UnixMilli() && t < e.origin.Add(f.To).UnixMilli() {
+		if f.Kind == kind && f.hits(replica) && t >= e.origin.Add(f.From).UnixMilli() && t < e.origin.Add(f.To).UnixMilli() {
 			return f, true
 		}
 	}
@@ -98,42 +120,42 @@ func (e *exporterModel) inFault(kind FaultKind, t int64) (Fault, bool) {
 }
 
 // runProcess splits [start, end) into process lifetimes around the
-// exporter-down faults and runs the poll loop of each.
-func (e *exporterModel) runProcess(start, end int64, rng *rand.Rand) []lifetime {
+// exporter-down faults of the replica and runs the poll loop of each.
+func (e *exporterModel) runProcess(replica int, start, end int64, rng *rand.Rand) []lifetime {
 	var lts []lifetime
 	from := start
-	downs := []Fault{}
+	var downs []Fault
 	for _, f := range e.sc.Faults {
-		if f.Kind == exporterDown {
+		if f.Kind == exporterDown && f.hits(replica) {
 			downs = append(downs, f)
 		}
 	}
 	slices.SortFunc(downs, func(a, b Fault) int { return int(a.From - b.From) })
 	for _, d := range downs {
-		lts = append(lts, e.pollLoop(from, e.origin.Add(d.From).UnixMilli(), rng))
+		lts = append(lts, e.pollLoop(replica, from, e.origin.Add(d.From).UnixMilli(), rng))
 		from = e.origin.Add(d.To).UnixMilli()
 	}
-	return append(lts, e.pollLoop(from, end, rng))
+	return append(lts, e.pollLoop(replica, from, end, rng))
 }
 
-func (e *exporterModel) pollLoop(start, end int64, rng *rand.Rand) lifetime {
+func (e *exporterModel) pollLoop(replica int, start, end int64, rng *rand.Rand) lifetime {
 	lt := lifetime{start: start, end: end}
 	backoff := pollInterval
 	calls := map[string]int{}
 	lastOK := int64(0)
 	for t := start + 1000; t < end; {
-		if f, hung := e.inFault(pollHung, t); hung {
+		if f, hung := e.inFault(pollHung, replica, t); hung {
 			t = e.origin.Add(f.To).UnixMilli()
 			continue
 		}
 		p := poll{at: t}
-		if _, down := e.inFault(apiErrors, t); down {
+		if _, down := e.inFault(apiErrors, replica, t); down {
 			calls[[]string{"503", "500", "502", "error"}[rng.IntN(4)]]++
 			backoff = min(2*backoff, maxBackoff)
 		} else {
 			p.ok, lastOK = true, t
 			calls["200"]++
-			if _, throttled := e.inFault(apiThrottled, t); throttled {
+			if _, throttled := e.inFault(apiThrottled, replica, t); throttled {
 				// Half the calls are refused and retried after Retry-After.
 				for rng.IntN(2) == 0 {
 					calls["429"]++
@@ -153,37 +175,39 @@ type sample struct {
 	v    float64
 }
 
-// scrape returns what Prometheus stores from a scrape at time t: nil when
-// there is no target at all, only up=0 when the process is down.
-func (e *exporterModel) scrape(t int64) []sample {
-	if _, gone := e.inFault(targetGone, t); gone {
+// scrape returns what Prometheus stores from a scrape of replica i at time
+// t: nil when there is no target at all, only up=0 when the process is down.
+func (e *exporterModel) scrape(i int, t int64) []sample {
+	r := e.replicas[i]
+	if _, gone := e.inFault(targetGone, i, t); gone {
 		return nil
 	}
 	var lt *lifetime
-	for i := range e.lifetimes {
-		if t >= e.lifetimes[i].start && t < e.lifetimes[i].end {
-			lt = &e.lifetimes[i]
+	for k := range r.lifetimes {
+		if t >= r.lifetimes[k].start && t < r.lifetimes[k].end {
+			lt = &r.lifetimes[k]
 		}
 	}
 	if lt == nil {
-		return []sample{{e.labels("up"), 0}}
+		return []sample{{r.labels("up"), 0}}
 	}
-	out := []sample{{e.labels("up"), 1}}
+	out := []sample{{r.labels("up"), 1}}
 
 	up, lastOK, calls := 0.0, int64(0), map[string]int(nil)
-	if i := sort.Search(len(lt.polls), func(i int) bool { return lt.polls[i].at > t }); i > 0 {
-		p := lt.polls[i-1]
+	if k := sort.Search(len(lt.polls), func(k int) bool { return lt.polls[k].at > t }); k > 0 {
+		p := lt.polls[k-1]
 		lastOK, calls = p.lastOK, p.calls
 		if p.ok {
 			up = 1
 		}
 	}
 	out = append(out,
-		sample{e.labels("videoconduit_up"), up},
-		sample{e.labels("videoconduit_last_poll_success_timestamp_seconds"), float64(lastOK) / 1000},
+		sample{r.labels("videoconduit_up", "account", account), up},
+		sample{r.labels("videoconduit_last_poll_success_timestamp_seconds", "account", account), float64(lastOK) / 1000},
+		sample{r.labels("videoconduit_poll_interval_seconds", "account", account), pollInterval.Seconds()},
 	)
 	for _, code := range slices.Sorted(maps.Keys(calls)) {
-		out = append(out, sample{e.labels("videoconduit_api_requests_total", "endpoint", "list", "code", code), float64(calls[code])})
+		out = append(out, sample{r.labels("videoconduit_api_requests_total", "account", account, "endpoint", "list", "code", code), float64(calls[code])})
 	}
 	if lastOK == 0 {
 		return out
@@ -195,41 +219,39 @@ func (e *exporterModel) scrape(t int64) []sample {
 			key := jt.name + "|" + src.name
 			n := e.created.count(key, lt.start, lastOK)
 			charged += n * jt.credits
-			out = append(out, sample{e.labels("videoconduit_jobs_created_total", "job_type", jt.name, "source", src.name), float64(n)})
+			out = append(out, sample{r.labels("videoconduit_jobs_created_total", "account", account, "job_type", jt.name, "source", src.name), float64(n)})
 			for _, status := range []string{"completed", "failed"} {
 				n := e.finished.count(key+"|"+status, lt.start, lastOK)
 				if status == "failed" {
 					refunded += n * jt.credits
 				}
-				out = append(out, sample{e.labels("videoconduit_jobs_finished_total", "job_type", jt.name, "source", src.name, "status", status), float64(n)})
+				out = append(out, sample{r.labels("videoconduit_jobs_finished_total", "account", account, "job_type", jt.name, "source", src.name, "status", status), float64(n)})
 			}
-			for _, r := range baselineAndIncidentReasons {
-				// Failure series appear with their first failure.
-				if n := e.failures.count(key+"|"+r, lt.start, lastOK); n > 0 {
-					out = append(out, sample{e.labels("videoconduit_job_failures_total", "job_type", jt.name, "source", src.name, "reason", r), float64(n)})
-				}
+			for _, reason := range baselineAndIncidentReasons {
+				n := e.failures.count(key+"|"+reason, lt.start, lastOK)
+				out = append(out, sample{r.labels("videoconduit_job_failures_total", "account", account, "job_type", jt.name, "source", src.name, "reason", reason), float64(n)})
 			}
 		}
 		out = append(out,
-			sample{e.labels("videoconduit_credits_charged_total", "job_type", jt.name), float64(charged)},
-			sample{e.labels("videoconduit_credits_refunded_total", "job_type", jt.name), float64(refunded)},
-			sample{e.labels("videoconduit_jobs_vanished_total", "job_type", jt.name), 0},
+			sample{r.labels("videoconduit_credits_charged_total", "account", account, "job_type", jt.name), float64(charged)},
+			sample{r.labels("videoconduit_credits_refunded_total", "account", account, "job_type", jt.name), float64(refunded)},
+			sample{r.labels("videoconduit_jobs_vanished_total", "account", account, "job_type", jt.name), 0},
 		)
-		out = append(out, e.activeGauges(jt.name, lastOK)...)
+		out = append(out, e.activeGauges(r, jt.name, lastOK)...)
 	}
 	return out
 }
 
 // activeGauges returns the active counts and oldest ages of a job type at
-// poll time t. Polls only move forward, so jobs finished before the scan
-// start are never looked at again.
-func (e *exporterModel) activeGauges(jobType string, t int64) []sample {
+// poll time t. A replica's polls only move forward, so jobs finished before
+// its scan start are never looked at again.
+func (e *exporterModel) activeGauges(r *replica, jobType string, t int64) []sample {
 	jobs := e.byType[jobType]
-	lo := e.oldestScan[jobType]
+	lo := r.oldestScan[jobType]
 	for lo < len(jobs) && jobs[lo].finished <= t {
 		lo++
 	}
-	e.oldestScan[jobType] = lo
+	r.oldestScan[jobType] = lo
 	var pending, processing int
 	var oldestPending, oldestProcessing float64
 	for _, j := range jobs[lo:] {
@@ -247,24 +269,24 @@ func (e *exporterModel) activeGauges(jobType string, t int64) []sample {
 		}
 	}
 	return []sample{
-		{e.labels("videoconduit_jobs_active", "job_type", jobType, "status", "pending"), float64(pending)},
-		{e.labels("videoconduit_jobs_active", "job_type", jobType, "status", "processing"), float64(processing)},
-		{e.labels("videoconduit_jobs_oldest_active_age_seconds", "job_type", jobType, "status", "pending"), oldestPending},
-		{e.labels("videoconduit_jobs_oldest_active_age_seconds", "job_type", jobType, "status", "processing"), oldestProcessing},
+		{r.labels("videoconduit_jobs_active", "account", account, "job_type", jobType, "status", "pending"), float64(pending)},
+		{r.labels("videoconduit_jobs_active", "account", account, "job_type", jobType, "status", "processing"), float64(processing)},
+		{r.labels("videoconduit_jobs_oldest_active_age_seconds", "account", account, "job_type", jobType, "status", "pending"), oldestPending},
+		{r.labels("videoconduit_jobs_oldest_active_age_seconds", "account", account, "job_type", jobType, "status", "processing"), oldestProcessing},
 	}
 }
 
-// labels interns the label set of a series of the scrape job.
-func (e *exporterModel) labels(name string, kv ...string) labels.Labels {
+// labels interns the label set of a series of the replica's target.
+func (r *replica) labels(name string, kv ...string) labels.Labels {
 	key := name
 	for _, s := range kv {
 		key += "\xff" + s
 	}
-	if l, ok := e.series[key]; ok {
+	if l, ok := r.series[key]; ok {
 		return l
 	}
-	l := labels.FromStrings(append([]string{labels.MetricName, name, "job", scrapeJob, "instance", instance}, kv...)...)
-	e.series[key] = l
+	l := labels.FromStrings(append([]string{labels.MetricName, name, "job", scrapeJob, "instance", instance(r.index)}, kv...)...)
+	r.series[key] = l
 	return l
 }
 

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,12 +30,13 @@ import (
 )
 
 type report struct {
-	RulesSHA256    string           `json:"rules_sha256"`
-	Seeds          []uint64         `json:"seeds"`
-	ScrapeInterval time.Duration    `json:"scrape_interval"`
-	EvalInterval   time.Duration    `json:"eval_interval"`
-	Runs           []scenarioResult `json:"runs"`
-	Alerts         []alertSummary   `json:"alerts"`
+	RulesSHA256        string           `json:"rules_sha256"`
+	AlertmanagerSHA256 string           `json:"alertmanager_sha256"`
+	Seeds              []uint64         `json:"seeds"`
+	ScrapeInterval     time.Duration    `json:"scrape_interval"`
+	EvalIntervals      []time.Duration  `json:"eval_intervals"`
+	Runs               []scenarioResult `json:"runs"`
+	Alerts             []alertSummary   `json:"alerts"`
 }
 
 func main() {
@@ -50,7 +52,8 @@ func run(args []string, out io.Writer) error {
 	seeds := fs.Int("seeds", 1, "number of seeds to run each scenario with")
 	only := fs.String("scenario", "", "run only the scenarios whose name matches this regular expression")
 	scrape := fs.Duration("scrape-interval", time.Minute, "Prometheus scrape interval (15s to 1m; longer is cheaper and slower to fire)")
-	eval := fs.Duration("eval-interval", time.Minute, "rule evaluation interval")
+	evals := fs.String("eval-interval", "1m", "rule evaluation intervals, comma-separated, each optionally followed by :REGEXP, the scenarios to replay at that interval (default: every scenario -scenario selects)")
+	amConfig := fs.String("alertmanager-config", "", "Alertmanager configuration whose routes, grouping and inhibitions turn firings into notifications (required)")
 	workers := fs.Int("parallel", 2, "scenario days to replay at once")
 	asJSON := fs.Bool("json", false, "print the raw results as JSON instead of Markdown")
 	if err := fs.Parse(args); err != nil {
@@ -63,8 +66,34 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-scenario: %w", err)
 	}
-	cfg := config{ruleFiles: fs.Args(), scrapeInterval: *scrape, evalInterval: *eval}
-	sum, err := rulesSHA256(cfg.ruleFiles)
+	var intervals []evalPlan
+	for _, text := range strings.Split(*evals, ",") {
+		durText, only, _ := strings.Cut(strings.TrimSpace(text), ":")
+		d, err := model.ParseDuration(durText)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("-eval-interval: %q is not a positive duration", durText)
+		}
+		plan := evalPlan{interval: time.Duration(d), scenarios: regexp.MustCompile("")}
+		if only != "" {
+			if plan.scenarios, err = regexp.Compile(only); err != nil {
+				return fmt.Errorf("-eval-interval %s: %w", text, err)
+			}
+		}
+		intervals = append(intervals, plan)
+	}
+	if *amConfig == "" {
+		return fmt.Errorf("-alertmanager-config is required")
+	}
+	am, err := loadNotifier(*amConfig)
+	if err != nil {
+		return err
+	}
+	cfg := config{ruleFiles: fs.Args(), scrapeInterval: *scrape, notifier: am}
+	sum, err := filesSHA256(cfg.ruleFiles...)
+	if err != nil {
+		return err
+	}
+	amSum, err := filesSHA256(*amConfig)
 	if err != nil {
 		return err
 	}
@@ -79,11 +108,14 @@ func run(args []string, out io.Writer) error {
 			scs = append(scs, sc)
 		}
 	}
-	rep := report{RulesSHA256: sum, ScrapeInterval: *scrape, EvalInterval: *eval}
+	rep := report{RulesSHA256: sum, AlertmanagerSHA256: amSum, ScrapeInterval: *scrape}
+	for _, plan := range intervals {
+		rep.EvalIntervals = append(rep.EvalIntervals, plan.interval)
+	}
 	for i := range *seeds {
 		rep.Seeds = append(rep.Seeds, *seed+uint64(i))
 	}
-	rep.Runs, err = runAll(scs, rep.Seeds, cfg, max(*workers, 1))
+	rep.Runs, err = runAll(scs, rep.Seeds, intervals, cfg, max(*workers, 1))
 	if err != nil {
 		return err
 	}
@@ -96,17 +128,32 @@ func run(args []string, out io.Writer) error {
 	return writeMarkdown(out, rep, scs)
 }
 
-// runAll replays every scenario with every seed, in scenario-then-seed order.
-func runAll(scs []*Scenario, seeds []uint64, cfg config, workers int) ([]scenarioResult, error) {
+// evalPlan is an evaluation interval and the scenarios to replay at it.
+type evalPlan struct {
+	interval  time.Duration
+	scenarios *regexp.Regexp
+}
+
+// runAll replays the scenarios with every seed at every evaluation interval
+// that selects them, in interval, scenario, seed order.
+func runAll(scs []*Scenario, seeds []uint64, intervals []evalPlan, cfg config, workers int) ([]scenarioResult, error) {
 	type task struct {
 		i    int
 		sc   *Scenario
 		seed uint64
+		cfg  config
 	}
 	var tasks []task
-	for _, sc := range scs {
-		for _, s := range seeds {
-			tasks = append(tasks, task{len(tasks), sc, s})
+	for _, plan := range intervals {
+		c := cfg
+		c.evalInterval = plan.interval
+		for _, sc := range scs {
+			if !plan.scenarios.MatchString(sc.Name) {
+				continue
+			}
+			for _, s := range seeds {
+				tasks = append(tasks, task{len(tasks), sc, s, c})
+			}
 		}
 	}
 	results := make([]scenarioResult, len(tasks))
@@ -116,12 +163,13 @@ func runAll(scs []*Scenario, seeds []uint64, cfg config, workers int) ([]scenari
 	for range workers {
 		wg.Go(func() {
 			for t := range ch {
-				firings, err := runScenario(t.sc, t.seed, cfg)
+				firings, err := runScenario(t.sc, t.seed, t.cfg)
 				if err != nil {
-					errs[t.i] = fmt.Errorf("scenario %s, seed %d: %w", t.sc.Name, t.seed, err)
+					errs[t.i] = fmt.Errorf("scenario %s, seed %d, evaluation every %s: %w", t.sc.Name, t.seed, t.cfg.evalInterval, err)
 					continue
 				}
-				results[t.i] = score(t.sc, t.seed, firings)
+				results[t.i] = score(t.sc, t.seed, firings, t.cfg.notifier.notify(firings, day))
+				results[t.i].EvalInterval = t.cfg.evalInterval
 			}
 		})
 	}
@@ -138,14 +186,14 @@ func runAll(scs []*Scenario, seeds []uint64, cfg config, workers int) ([]scenari
 	return results, nil
 }
 
-// rulesSHA256 identifies the rule files a report was made from: the SHA-256
-// of their contents, concatenated in the order given.
-func rulesSHA256(files []string) (string, error) {
+// filesSHA256 identifies the files a report was made from: the SHA-256 of
+// their contents, concatenated in the order given.
+func filesSHA256(files ...string) (string, error) {
 	h := sha256.New()
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return "", fmt.Errorf("reading rule file: %w", err)
+			return "", fmt.Errorf("reading %s: %w", f, err)
 		}
 		h.Write(b)
 	}

@@ -1,29 +1,57 @@
 package main
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // Scenario is one simulated day: the healthy traffic of jobTypes changed by
 // effects, and the incidents those effects are. Times are offsets from the
 // day's midnight; a day without incidents is healthy all through.
 type Scenario struct {
-	Name      string
-	About     string
+	Name  string
+	About string
+	// Replicas is how many exporter processes watch the account: an HA pair
+	// by default, whose series differ only by instance.
+	Replicas  int
 	Failures  []FailureEffect
+	Bursts    []Burst
 	Surges    []Surge
 	Stalls    []Stall
 	Faults    []Fault
 	Incidents []Incident
 }
 
+// replicas is the scenario's number of exporter processes.
+func (sc *Scenario) replicas() int {
+	if sc.Replicas == 0 {
+		return 2
+	}
+	return sc.Replicas
+}
+
 // FailureEffect raises the failure probability of matching jobs from their
 // healthy ratio to Prob, linearly between From and RampEnd, then holds it
 // until To. Failures above the healthy ratio take Reasons (nil: the healthy
-// reasons).
+// reasons) and, with Quick, come within seconds of the job starting, as when
+// a platform refuses the download outright.
 type FailureEffect struct {
 	From, RampEnd, To time.Duration
 	JobType, Source   string // "" matches all
 	Prob              float64
 	Reasons           []weighted
+	Quick             bool
+}
+
+// Burst is a batch of Count jobs of one type and source, submitted together
+// at At, that all fail quickly for Reason: a customer submitting a handful of
+// private videos at once.
+type Burst struct {
+	At              time.Duration
+	JobType, Source string
+	Count           int
+	Reason          string
 }
 
 // Surge multiplies the creation rate of a job type.
@@ -50,9 +78,17 @@ const (
 	pollHung     FaultKind = "poll loop hung"  // no poll completes
 )
 
+// Fault is a fault from From to To. Those of the exporter hit the replicas
+// listed (nil: every replica); those of the API hit every replica.
 type Fault struct {
 	Kind     FaultKind
 	From, To time.Duration
+	Replicas []int
+}
+
+// hits reports whether the fault affects the replica.
+func (f Fault) hits(replica int) bool {
+	return f.Replicas == nil || slices.Contains(f.Replicas, replica)
 }
 
 // Incident is a period the rules must report. It counts as caught when an
@@ -88,6 +124,22 @@ var platformBlockReasons = []weighted{{"private", .4}, {"rate_limited", .3}, {"o
 // What a bad worker release looks like.
 var workerBugReasons = []weighted{{"internal", .5}, {"timeout", .3}, {"other", .2}}
 
+// serviceSide are the failure reasons on the service's side, those the
+// error budget and the failure ratio alert count.
+var serviceSide = map[string]bool{"timeout": true, "internal": true, "rate_limited": true, "other": true, "unknown": true}
+
+// serviceSideShare is the weight of the service-side reasons among ws.
+func serviceSideShare(ws []weighted) float64 {
+	var side, all float64
+	for _, w := range ws {
+		all += w.weight
+		if serviceSide[w.name] {
+			side += w.weight
+		}
+	}
+	return side / all
+}
+
 func hm(h, m int) time.Duration { return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute }
 
 func onJobType(jt string, alerts ...string) []Match {
@@ -98,31 +150,37 @@ func onJobType(jt string, alerts ...string) []Match {
 	return ms
 }
 
-// youtubeOutage is YouTube downloads failing at 90% (80-100% in any
-// 10-minute window) for 20 minutes from the given time.
-func youtubeOutage(at time.Duration) ([]FailureEffect, Incident) {
-	end := at + 20*time.Minute
-	return []FailureEffect{{From: at, RampEnd: at, To: end, JobType: "download", Source: "youtube", Prob: 0.9, Reasons: platformBlockReasons}},
+// platformOutage is downloads from one source failing at the given ratio
+// from at for the given time, quickly and for the reasons a platform blocking
+// downloads gives: a page within 10 minutes.
+func platformOutage(source string, prob float64, at, length time.Duration) ([]FailureEffect, Incident) {
+	end := at + length
+	return []FailureEffect{{From: at, RampEnd: at, To: end, JobType: "download", Source: source, Prob: prob, Reasons: platformBlockReasons, Quick: true}},
 		Incident{
-			Name: "YouTube downloads fail at 90% from " + fmtClock(at) + " for 20m", From: at, Start: at, End: end, Need: "critical", Deadline: pageDeadline,
-			Expect: append([]Match{{"VideoConduitSourceFailureSpike", map[string]string{"job_type": "download", "source": "youtube"}}},
+			Name: fmt.Sprintf("%s downloads fail at %.0f%% from %s for %s", source, 100*prob, fmtClock(at), fmtDur(length)),
+			From: at, Start: at, End: end, Need: "critical", Deadline: pageDeadline,
+			Expect: append([]Match{{"VideoConduitSourceFailureSpike", map[string]string{"job_type": "download", "source": source}}},
 				onJobType("download", "VideoConduitJobFailureSpike", "VideoConduitJobFailureRatioHigh",
 					"VideoConduitErrorBudgetBurnFast", "VideoConduitErrorBudgetBurnMedium", "VideoConduitRefundSpike")...),
 		}
 }
 
 func scenarios() []*Scenario {
-	dayOutage, dayIncident := youtubeOutage(hm(14, 0))
-	nightOutage, nightIncident := youtubeOutage(hm(3, 0))
-	// At 1 YouTube download a minute, the 5 failures that tell an outage
-	// from a night's scattered failures take 5-6 minutes to happen, and
-	// each failed job first runs for its minute or so.
+	nightOutage, nightIncident := platformOutage("youtube", 0.9, hm(3, 0), 20*time.Minute)
+	// At 1 YouTube download a minute, the 6 failures that tell an outage
+	// from a night's scattered failures take 6-7 minutes to happen.
 	nightIncident.Deadline = 15 * time.Minute
+	dayOutage, dayIncident := platformOutage("youtube", 0.9, hm(14, 0), 20*time.Minute)
+	dawnPartial, dawnIncident := platformOutage("youtube", 0.4, hm(5, 30), time.Hour)
+	eveningPartial, eveningIncident := platformOutage("instagram", 0.4, hm(21, 0), time.Hour)
 
-	// The ramp's incident starts where the failure ratio crosses the 10%
-	// that the failure-ratio alert pages on.
+	// The ramp's incident starts where the failures on the service's side
+	// (the worker bug's, and the usual share of the healthy 3%) cross 10%
+	// of the downloads, the line of the failure ratio alert.
 	rampFrom, rampEnd, rampTo, rampTop := hm(8, 0), hm(12, 0), hm(13, 0), 0.4
-	rampStart := rampFrom + time.Duration(float64(rampEnd-rampFrom)*(0.10-0.03)/(rampTop-0.03)).Truncate(time.Second)
+	healthyServiceSide := 0.03 * serviceSideShare(baselineReasons)
+	rampProb := 0.10 - healthyServiceSide + 0.03 // the failure probability where that happens
+	rampStart := rampFrom + time.Duration(float64(rampEnd-rampFrom)*(rampProb-0.03)/(rampTop-0.03)).Truncate(time.Second)
 
 	return []*Scenario{
 		{Name: "clean-day", About: "healthy traffic all day"},
@@ -132,13 +190,32 @@ func scenarios() []*Scenario {
 			Failures:  append(nightOutage, dayOutage...),
 			Incidents: []Incident{nightIncident, dayIncident},
 		},
+		{
+			Name: "partial-outage",
+			About: "40% of YouTube downloads fail 05:30-06:30 (about 2 YouTube downloads/min), " +
+				"40% of Instagram downloads 21:00-22:00 (about 1.7/min)",
+			Failures:  append(dawnPartial, eveningPartial...),
+			Incidents: []Incident{dawnIncident, eveningIncident},
+		},
+		{
+			Name: "bursts",
+			About: "a healthy day with nine batches of 5 to 8 jobs of one type and source, submitted together and all failing " +
+				"as private videos (a customer's batch), mostly at night",
+			Bursts: []Burst{
+				{hm(0, 40), "download", "youtube", 5, "private"}, {hm(2, 10), "download", "tiktok", 5, "private"},
+				{hm(3, 30), "transcribe", "youtube", 5, "private"}, {hm(4, 50), "preview", "other", 5, "private"},
+				{hm(6, 15), "download", "instagram", 6, "private"}, {hm(9, 20), "translate", "youtube", 5, "private"},
+				{hm(13, 5), "fingerprint", "youtube", 5, "private"}, {hm(22, 30), "download", "youtube", 8, "private"},
+				{hm(23, 45), "comments", "youtube", 5, "private"},
+			},
+		},
 		quietNight(),
 		{
 			Name:     "slow-ramp",
-			About:    "download failures (a worker bug) ramp from 3% at 08:00 to 40% at 12:00, hold, recover at 13:00; the incident starts when they cross 10%",
+			About:    "download failures (a worker bug, on the service's side) ramp from 3% at 08:00 to 40% at 12:00, hold, recover at 13:00; the incident starts when the service-side failures cross 10%",
 			Failures: []FailureEffect{{From: rampFrom, RampEnd: rampEnd, To: rampTo, JobType: "download", Prob: rampTop, Reasons: workerBugReasons}},
 			Incidents: []Incident{{
-				Name: "download failures cross 10% on a ramp", From: rampFrom, Start: rampStart, End: rampTo, Need: "critical", Deadline: pageDeadline,
+				Name: "service-side download failures cross 10% on a ramp", From: rampFrom, Start: rampStart, End: rampTo, Need: "critical", Deadline: pageDeadline,
 				Expect: append(onJobType("download", "VideoConduitJobFailureRatioHigh", "VideoConduitJobFailureSpike",
 					"VideoConduitErrorBudgetBurnFast", "VideoConduitErrorBudgetBurnMedium", "VideoConduitErrorBudgetBurnSlow", "VideoConduitRefundSpike"),
 					Match{"VideoConduitSourceFailureSpike", map[string]string{"job_type": "download"}}),
@@ -146,13 +223,17 @@ func scenarios() []*Scenario {
 		},
 		{
 			Name: "exporter-outage",
-			About: "the exporter process is down 10:00-10:30 (restarts without state file), the API answers 5xx 12:00-12:30, " +
-				"its target is gone 15:00-15:20, the API rate-limits half the calls 17:00-18:00, the poll loop hangs 20:00-20:20",
+			About: "one replica of the pair is down 08:00-08:30, both 10:00-10:30 (restart without state file), the API answers 5xx 12:00-12:30, " +
+				"both targets are gone 15:00-15:20, the API rate-limits half the calls 17:00-18:00, " +
+				"one replica's poll loop hangs 19:00-19:20, both replicas' 20:00-20:20",
 			Faults: []Fault{
-				{exporterDown, hm(10, 0), hm(10, 30)}, {apiErrors, hm(12, 0), hm(12, 30)}, {targetGone, hm(15, 0), hm(15, 20)},
-				{apiThrottled, hm(17, 0), hm(18, 0)}, {pollHung, hm(20, 0), hm(20, 20)},
+				{exporterDown, hm(8, 0), hm(8, 30), []int{1}}, {exporterDown, hm(10, 0), hm(10, 30), nil},
+				{apiErrors, hm(12, 0), hm(12, 30), nil}, {targetGone, hm(15, 0), hm(15, 20), nil},
+				{apiThrottled, hm(17, 0), hm(18, 0), nil}, {pollHung, hm(19, 0), hm(19, 20), []int{0}}, {pollHung, hm(20, 0), hm(20, 20), nil},
 			},
 			Incidents: []Incident{
+				{Name: "one replica down", From: hm(8, 0), Start: hm(8, 0), End: hm(8, 30), Need: "warning", Deadline: 30 * time.Minute,
+					Expect: []Match{{Alert: "VideoConduitExporterReplicaDown"}}},
 				{Name: "exporter down", From: hm(10, 0), Start: hm(10, 0), End: hm(10, 30), Need: "critical", Deadline: pageDeadline,
 					Expect: []Match{{Alert: "VideoConduitExporterDown"}}},
 				{Name: "API down", From: hm(12, 0), Start: hm(12, 0), End: hm(12, 30), Need: "critical", Deadline: pageDeadline,
@@ -188,8 +269,9 @@ func scenarios() []*Scenario {
 // failures scattered through the night, one out of two jobs here and there.
 func quietNight() *Scenario {
 	sc := &Scenario{
-		Name:  "quiet-night",
-		About: "00:00-06:00 half the usual night traffic, and failures scattered at twice the usual ratio for every job type",
+		Name:     "quiet-night",
+		About:    "one exporter, no replica; 00:00-06:00 half the usual night traffic, and failures scattered at twice the usual ratio for every job type",
+		Replicas: 1,
 	}
 	for _, jt := range jobTypes {
 		sc.Surges = append(sc.Surges, Surge{From: 0, To: hm(6, 0), JobType: jt.name, Factor: 0.5})

@@ -17,6 +17,10 @@ type incidentResult struct {
 	First *hit `json:"first,omitempty"`
 	// Hits is every alert that answered the incident, earliest first.
 	Hits []hit `json:"hits"`
+	// Pages and Tickets count the notifications Alertmanager would send
+	// about the incident that start an episode: a page, a ticket.
+	Pages   int `json:"pages"`
+	Tickets int `json:"tickets"`
 }
 
 // hit is an alert answering an incident, After its start (negative when it
@@ -28,12 +32,16 @@ type hit struct {
 }
 
 type scenarioResult struct {
-	Scenario  string           `json:"scenario"`
-	Seed      uint64           `json:"seed"`
-	Incidents []incidentResult `json:"incidents"`
+	Scenario     string           `json:"scenario"`
+	Seed         uint64           `json:"seed"`
+	EvalInterval time.Duration    `json:"eval_interval"`
+	Incidents    []incidentResult `json:"incidents"`
 	// False lists the firings that answer no incident: pages (critical)
 	// and tickets (warning, info) on healthy periods.
 	False []firing `json:"false"`
+	// FalseNotifications lists the pages and tickets Alertmanager would
+	// send about no incident.
+	FalseNotifications []notification `json:"false_notifications"`
 }
 
 var severityRank = map[string]int{"info": 0, "warning": 1, "critical": 2}
@@ -50,9 +58,17 @@ func (m Match) matches(f firing) bool {
 	return true
 }
 
-// score attributes each firing to the incident it answers, or to none.
-func score(sc *Scenario, seed uint64, firings []firing) scenarioResult {
-	res := scenarioResult{Scenario: sc.Name, Seed: seed, False: []firing{}}
+// answers reports whether a firing belongs to the incident: one of the
+// alerts it expects, between the degradation's start and the end of the
+// attribution tail.
+func (inc Incident) answers(f firing, at time.Duration) bool {
+	return at >= inc.From && at <= inc.End+attributionTail && slices.ContainsFunc(inc.Expect, func(m Match) bool { return m.matches(f) })
+}
+
+// score attributes each firing, and each notification that starts an
+// episode, to the incident it answers, or to none.
+func score(sc *Scenario, seed uint64, firings []firing, notes []notification) scenarioResult {
+	res := scenarioResult{Scenario: sc.Name, Seed: seed, False: []firing{}, FalseNotifications: []notification{}}
 	slices.SortFunc(firings, func(a, b firing) int { return int(a.Start - b.Start) })
 	results := make([]incidentResult, len(sc.Incidents))
 	for i, inc := range sc.Incidents {
@@ -61,7 +77,7 @@ func score(sc *Scenario, seed uint64, firings []firing) scenarioResult {
 	for _, f := range firings {
 		answered := false
 		for i, inc := range sc.Incidents {
-			if f.Start < inc.From || f.Start > inc.End+attributionTail || !slices.ContainsFunc(inc.Expect, func(m Match) bool { return m.matches(f) }) {
+			if !inc.answers(f, f.Start) {
 				continue
 			}
 			answered = true
@@ -77,6 +93,29 @@ func score(sc *Scenario, seed uint64, firings []firing) scenarioResult {
 		}
 		if !answered {
 			res.False = append(res.False, f)
+		}
+	}
+	// A notification belongs to the incidents its alerts answer, by when
+	// the alerts started: a warning muted while the incident paged is
+	// notified once the page resolves, which may be long after.
+	for _, n := range notes {
+		if !n.New || (n.Severity != "critical" && n.Severity != "warning") {
+			continue
+		}
+		answered := false
+		for i, inc := range sc.Incidents {
+			if !slices.ContainsFunc(n.Alerts, func(f firing) bool { return inc.answers(f, f.Start) }) {
+				continue
+			}
+			answered = true
+			if n.Severity == "critical" {
+				results[i].Pages++
+			} else {
+				results[i].Tickets++
+			}
+		}
+		if !answered {
+			res.FalseNotifications = append(res.FalseNotifications, n)
 		}
 	}
 	res.Incidents = results

@@ -77,8 +77,37 @@ func generateJobs(sc *Scenario, origin, from, to time.Time, rng *rand.Rand) []jo
 			}
 		}
 	}
+	for _, b := range sc.Bursts {
+		jt := jobTypeByName(b.JobType)
+		at := origin.Add(b.At)
+		if at.Before(from) || !at.Before(to) {
+			continue
+		}
+		for range b.Count {
+			created := at.Add(time.Duration(rng.Int64N(int64(5 * time.Second))))
+			started := created.Add(time.Duration(rng.ExpFloat64() * float64(15*time.Second)))
+			jobs = append(jobs, job{
+				typ: jt.name, source: b.Source, credits: jt.credits, failed: true, reason: b.Reason,
+				created: created.UnixMilli(), started: started.UnixMilli(), finished: started.Add(quickFailure(rng)).UnixMilli(),
+			})
+		}
+	}
 	slices.SortFunc(jobs, func(a, b job) int { return int(a.created - b.created) })
 	return jobs
+}
+
+// quickFailure is how long a job that is refused outright runs: seconds.
+func quickFailure(rng *rand.Rand) time.Duration {
+	return 2*time.Second + time.Duration(rng.Int64N(int64(20*time.Second)))
+}
+
+func jobTypeByName(name string) jobTypeModel {
+	for _, jt := range jobTypes {
+		if jt.name == name {
+			return jt
+		}
+	}
+	panic("unknown job type " + name)
 }
 
 func (sc *Scenario) newJob(jt jobTypeModel, created, origin time.Time, rng *rand.Rand) job {
@@ -103,25 +132,30 @@ func (sc *Scenario) newJob(jt jobTypeModel, created, origin time.Time, rng *rand
 		}
 	}
 	j.started, j.finished = started.UnixMilli(), finished.UnixMilli()
-	p, incidentReasons := sc.failProb(started.Sub(origin), jt, j.source)
+	p, effect := sc.failProb(started.Sub(origin), jt, j.source)
 	if rng.Float64() < p {
 		j.failed = true
 		j.reason = pick(rng, baselineReasons)
-		// The share of failures above the healthy level takes the
-		// incident's reasons.
-		if incidentReasons != nil && rng.Float64() >= jt.failRatio/p {
-			j.reason = pick(rng, incidentReasons)
+		// The share of failures above the healthy level is the incident's:
+		// its reasons, and its speed.
+		if effect != nil && rng.Float64() >= jt.failRatio/p {
+			if effect.Reasons != nil {
+				j.reason = pick(rng, effect.Reasons)
+			}
+			if effect.Quick {
+				j.finished = j.started + quickFailure(rng).Milliseconds()
+			}
 		}
 	}
 	return j
 }
 
 // failProb is the chance that a job of the given type and source, starting
-// at the given offset from midnight, fails, and the reasons of the failures
-// an effect adds.
-func (sc *Scenario) failProb(at time.Duration, jt jobTypeModel, source string) (float64, []weighted) {
-	p, reasons := jt.failRatio, []weighted(nil)
-	for _, f := range sc.Failures {
+// at the given offset from midnight, fails, and the effect that raises it
+// above the healthy ratio, if any.
+func (sc *Scenario) failProb(at time.Duration, jt jobTypeModel, source string) (float64, *FailureEffect) {
+	p, effect := jt.failRatio, (*FailureEffect)(nil)
+	for i, f := range sc.Failures {
 		if at < f.From || at >= f.To || (f.JobType != "" && f.JobType != jt.name) || (f.Source != "" && f.Source != source) {
 			continue
 		}
@@ -130,10 +164,10 @@ func (sc *Scenario) failProb(at time.Duration, jt jobTypeModel, source string) (
 			q = jt.failRatio + (f.Prob-jt.failRatio)*float64(at-f.From)/float64(f.RampEnd-f.From)
 		}
 		if q > p {
-			p, reasons = q, f.Reasons
+			p, effect = q, &sc.Failures[i]
 		}
 	}
-	return p, reasons
+	return p, effect
 }
 
 func (sc *Scenario) surgeFactor(at time.Duration, jobType string) float64 {
