@@ -197,9 +197,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 // by its series.
 func webInfo(externalURL *url.URL) prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace:   "videoconduit_exporter",
-		Name:        "web_info",
-		Help:        "The address people reach the exporter by (--web.external-url), value 1.",
+		Namespace: "videoconduit_exporter",
+		Name:      "web_info",
+		Help:      "The address people reach the exporter by (--web.external-url), value 1.",
 		// Without a trailing slash, as alerts and dashboards append the
 		// page's path to it.
 		ConstLabels: prometheus.Labels{"external_url": strings.TrimSuffix(externalURL.String(), "/")},
