@@ -51,7 +51,7 @@ func (o *options) severalAccountsDefaults(given map[string]bool) {
 // The polls are measured with the API answering at once because at 2 s a
 // call they outlast the interval: with the default job mix a poll makes
 // some 38 calls, most of them lookups of jobs that finished since the last
-// poll, and at 2 s a call polls took 70 to 120 s and grew, for one account
+// poll, and at 2 s a call polls took 72 to 84 s on average, for one account
 // as for each of fifty.
 func runAccounts(ctx context.Context, o options, dir, exporterBin, simBin string) error {
 	keysDir := filepath.Join(dir, "keys")
