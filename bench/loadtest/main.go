@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -45,6 +46,7 @@ import (
 const key = "vc_loadtest_key"
 
 type options struct {
+	accounts        int
 	history, active int
 	polls           int
 	interval        time.Duration
@@ -61,6 +63,9 @@ type options struct {
 
 func main() {
 	var o options
+	flag.IntVar(&o.accounts, "accounts", 0, "follow this many accounts through --config.file (see accounts.go), each its own world; "+
+		"0 runs one account from flags. With accounts, flags not given take the values of the several-accounts case: "+
+		"-active 200, -interval 30s, -rps 5, -polls 10, -d 60s")
 	flag.IntVar(&o.history, "history", 1_000_000, "old finished jobs in the simulated account")
 	flag.IntVar(&o.active, "active", 10_000, "active jobs in the simulated account")
 	flag.IntVar(&o.polls, "polls", 5, "steady polls to measure")
@@ -75,6 +80,11 @@ func main() {
 	flag.StringVar(&o.args, "exporter-args", "", "comma-separated flags added to the exporter's command line, e.g. --web.disable-exporter-metrics")
 	flag.StringVar(&o.env, "exporter-env", "", "comma-separated KEY=VALUE pairs added to the exporter's environment, e.g. GOGC=50")
 	flag.Parse()
+	if o.accounts > 0 {
+		given := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		o.severalAccountsDefaults(given)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,45 +104,27 @@ func run(ctx context.Context, o options) error {
 	if err := build(ctx, o.cgo, exporterBin, simBin); err != nil {
 		return err
 	}
+	if o.accounts > 0 {
+		return runAccounts(ctx, o, dir, exporterBin, simBin)
+	}
 	keyFile := filepath.Join(dir, "key")
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		return err
 	}
 
-	addrFile := filepath.Join(dir, "api-addr")
-	sim, err := start(dir, "simserver", simBin, nil, "-history", strconv.Itoa(o.history), "-active", strconv.Itoa(o.active),
-		"-key-file", keyFile, "-addr-file", addrFile)
+	sim, apiURL, err := startSimserver(ctx, o, dir, simBin, "-key-file", keyFile)
 	if err != nil {
 		return err
 	}
 	defer sim.stop()
-	apiURL, err := waitForFile(ctx, addrFile, 30*time.Second)
-	if err != nil {
-		return fmt.Errorf("simserver did not start (see %s): %w", sim.log, err)
-	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	metricsURL := "http://127.0.0.1:" + port + "/metrics"
-	var env []string
-	if o.env != "" {
-		env = strings.Split(o.env, ",")
-	}
-	args := []string{"--videoconduit.url=" + apiURL, "--videoconduit.api-key-file=" + keyFile,
-		"--web.listen-address=127.0.0.1:" + port, "--collector.interval=" + o.interval.String(),
-		"--videoconduit.max-requests-per-second=" + strconv.FormatFloat(o.rps, 'f', -1, 64)}
-	if o.args != "" {
-		args = append(args, strings.Split(o.args, ",")...)
-	}
-	exp, err := start(dir, "exporter", exporterBin, env, args...)
+	exp, metricsURL, err := startExporter(ctx, o, dir, exporterBin, 2*time.Minute,
+		"--videoconduit.url="+apiURL, "--videoconduit.api-key-file="+keyFile,
+		"--collector.interval="+o.interval.String(),
+		"--videoconduit.max-requests-per-second="+strconv.FormatFloat(o.rps, 'f', -1, 64))
 	if err != nil {
 		return err
 	}
 	defer exp.stop()
-	if err := waitReady(ctx, "http://127.0.0.1:"+port+"/-/ready", 2*time.Minute); err != nil {
-		return fmt.Errorf("exporter not ready (see %s): %w", exp.log, err)
-	}
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), cpuModel())
 	fmt.Printf("account: %d old jobs, %d active jobs, default job mix arriving; exporter built %s, extra flags %q, extra environment %q\n",
 		o.history, o.active, buildKind(o.cgo), o.args, o.env)
@@ -226,6 +218,50 @@ func run(ctx context.Context, o options) error {
 		"an exporter that paged at scrape time would answer each scrape after that long\n",
 		o.latency, pageTime.Round(time.Millisecond), o.naivePages, naiveSlow.Round(time.Second), res.Pages)
 	return nil
+}
+
+// startSimserver starts the simulated API with o's history and active jobs
+// and args, and returns its URL once it listens.
+func startSimserver(ctx context.Context, o options, dir, bin string, args ...string) (*process, string, error) {
+	addrFile := filepath.Join(dir, "api-addr")
+	args = append(args, "-history", strconv.Itoa(o.history), "-active", strconv.Itoa(o.active), "-addr-file", addrFile)
+	sim, err := start(dir, "simserver", bin, nil, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	// Fifty worlds take a while to build.
+	apiURL, err := waitForFile(ctx, addrFile, 2*time.Minute)
+	if err != nil {
+		sim.stop()
+		return nil, "", fmt.Errorf("simserver did not start (see %s): %w", sim.log, err)
+	}
+	return sim, apiURL, nil
+}
+
+// startExporter starts the exporter with args and the -exporter-args and
+// -exporter-env of o, on a free loopback port, and waits until it is ready.
+func startExporter(ctx context.Context, o options, dir, bin string, readyWithin time.Duration, args ...string) (*process, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	var env []string
+	if o.env != "" {
+		env = strings.Split(o.env, ",")
+	}
+	args = append(args, "--web.listen-address=127.0.0.1:"+port)
+	if o.args != "" {
+		args = append(args, strings.Split(o.args, ",")...)
+	}
+	exp, err := start(dir, "exporter", bin, env, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitReady(ctx, "http://127.0.0.1:"+port+"/-/ready", readyWithin); err != nil {
+		exp.stop()
+		return nil, "", fmt.Errorf("exporter not ready (see %s): %w", exp.log, err)
+	}
+	return exp, "http://127.0.0.1:" + port + "/metrics", nil
 }
 
 func buildKind(cgo bool) string {
@@ -358,10 +394,37 @@ func waitReady(ctx context.Context, url string, timeout time.Duration) error {
 	})
 }
 
-// exporterState is what the exporter's own /metrics says.
+// exporterState is what the exporter's own /metrics says: polls, their
+// seconds and API calls summed over the accounts, and by account.
 type exporterState struct {
 	polls, pollSeconds, calls, heapInuse float64
 	series                               int
+	accounts                             map[string]*accountState
+}
+
+type accountState struct {
+	polls, pollSeconds, calls, up float64
+}
+
+func (s exporterState) account(name string) *accountState {
+	a := s.accounts[name]
+	if a == nil {
+		a = &accountState{}
+		s.accounts[name] = a
+	}
+	return a
+}
+
+// minPolls is the fewest polls any account has finished.
+func (s exporterState) minPolls() float64 {
+	if len(s.accounts) == 0 {
+		return 0
+	}
+	least := math.Inf(1)
+	for _, a := range s.accounts {
+		least = min(least, a.polls)
+	}
+	return least
 }
 
 func readExporter(ctx context.Context, url string) (exporterState, error) {
@@ -369,7 +432,7 @@ func readExporter(ctx context.Context, url string) (exporterState, error) {
 	if err != nil || code != http.StatusOK {
 		return exporterState{}, fmt.Errorf("scraping %s: HTTP %d: %w", url, code, err)
 	}
-	var s exporterState
+	s := exporterState{accounts: map[string]*accountState{}}
 	sc := bufio.NewScanner(strings.NewReader(string(body)))
 	for sc.Scan() {
 		line := sc.Text()
@@ -381,14 +444,19 @@ func readExporter(ctx context.Context, url string) (exporterState, error) {
 		if !ok {
 			continue
 		}
-		switch {
-		case name == "videoconduit_poll_duration_seconds_count":
-			s.polls = value
-		case name == "videoconduit_poll_duration_seconds_sum":
-			s.pollSeconds = value
-		case name == "videoconduit_api_requests_total":
+		switch name {
+		case "videoconduit_poll_duration_seconds_count":
+			s.polls += value
+			s.account(labelValue(line, "account")).polls = value
+		case "videoconduit_poll_duration_seconds_sum":
+			s.pollSeconds += value
+			s.account(labelValue(line, "account")).pollSeconds = value
+		case "videoconduit_api_requests_total":
 			s.calls += value
-		case name == "go_memstats_heap_inuse_bytes":
+			s.account(labelValue(line, "account")).calls += value
+		case "videoconduit_up":
+			s.account(labelValue(line, "account")).up = value
+		case "go_memstats_heap_inuse_bytes":
 			s.heapInuse = value
 		}
 	}
@@ -407,6 +475,17 @@ func sampleOf(line string) (string, float64, bool) {
 	}
 	v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
 	return name, v, err == nil
+}
+
+// labelValue returns the value of label in a text-format sample line, ""
+// if it has none. Label values here never hold quotes or commas.
+func labelValue(line, label string) string {
+	_, rest, ok := strings.Cut(line, label+`="`)
+	if !ok {
+		return ""
+	}
+	value, _, _ := strings.Cut(rest, `"`)
+	return value
 }
 
 // waitPolls waits until the exporter has finished at least n polls.

@@ -73,3 +73,26 @@ func TestQuantile(t *testing.T) {
 		t.Errorf("Quantile of no scrapes = %v, want 0", got)
 	}
 }
+
+// TestRunReadsGzipAsSent: the scrapers ask for gzip, as Prometheus does,
+// and count the body as sent, without inflating it.
+func TestRunReadsGzipAsSent(t *testing.T) {
+	compressed := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0} // an empty gzip stream
+	var acceptEncoding atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acceptEncoding.Store(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(compressed) // a failed write shows as a client error
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Concurrency: 1, Duration: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Latencies) == 0 || res.Bytes != int64(len(compressed)*len(res.Latencies)) {
+		t.Errorf("%d body bytes for %d scrapes, want %d each", res.Bytes, len(res.Latencies), len(compressed))
+	}
+	if got := acceptEncoding.Load(); got != "gzip" {
+		t.Errorf("Accept-Encoding %q, want gzip", got)
+	}
+}
