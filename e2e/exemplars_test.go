@@ -110,7 +110,8 @@ func TestEndToEndExporterShowsFailureExemplarsInOpenMetricsOnly(t *testing.T) {
 func TestEndToEndPrometheusStoresFailureExemplars(t *testing.T) {
 	t.Parallel()
 	s := sharedStack(t)
-	for metric, query := range map[string]string{failuresMetric: failuresMetric, finishedMetric: finishedMetric + `{status="failed"}`} {
+	// The jobs of prod, whose key checkNamesFailedJob asks the demo's API with.
+	for metric, query := range map[string]string{failuresMetric: failuresMetric + `{account="prod"}`, finishedMetric: finishedMetric + `{account="prod",status="failed"}`} {
 		var ex exemplarSeen
 		eventually(t, s.incidentEnd, "Prometheus stores exemplars of "+query, func() error {
 			var data []struct {
