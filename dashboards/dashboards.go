@@ -145,8 +145,9 @@ type panel struct {
 		} `json:"defaults"`
 		Overrides []struct {
 			Matcher struct {
-				ID      string `json:"id"`
-				Options string `json:"options"`
+				ID string `json:"id"`
+				// A name or a pattern for most matchers, an object for some.
+				Options json.RawMessage `json:"options"`
 			} `json:"matcher"`
 			Properties []struct {
 				ID    string          `json:"id"`
@@ -272,8 +273,9 @@ func (p panel) dataLinks() ([]DataLink, error) {
 			if prop.ID != "links" {
 				continue
 			}
-			if o.Matcher.ID != "byName" {
-				return nil, fmt.Errorf("panel %q: links on fields matched %s, want byName", p.Title, o.Matcher.ID)
+			var field string
+			if o.Matcher.ID != "byName" || json.Unmarshal(o.Matcher.Options, &field) != nil {
+				return nil, fmt.Errorf("panel %q: links on fields matched %s %s, want byName and a name", p.Title, o.Matcher.ID, o.Matcher.Options)
 			}
 			var links []struct {
 				URL string `json:"url"`
@@ -282,7 +284,7 @@ func (p panel) dataLinks() ([]DataLink, error) {
 				return nil, fmt.Errorf("panel %q: links: %w", p.Title, err)
 			}
 			for _, l := range links {
-				out = append(out, DataLink{Field: o.Matcher.Options, URL: l.URL})
+				out = append(out, DataLink{Field: field, URL: l.URL})
 			}
 		}
 	}
