@@ -23,6 +23,9 @@ import (
 // demoKey is the key of the demo's prod account (demo.go).
 const demoKey = "vc_demo_prod"
 
+// demoKeys are the keys of the demo's accounts (demo.go), by account.
+var demoKeys = map[string]string{"prod": demoKey, "staging": "vc_demo_staging"}
+
 const (
 	failuresMetric = "videoconduit_job_failures_total"
 	finishedMetric = "videoconduit_jobs_finished_total"
@@ -110,8 +113,7 @@ func TestEndToEndExporterShowsFailureExemplarsInOpenMetricsOnly(t *testing.T) {
 func TestEndToEndPrometheusStoresFailureExemplars(t *testing.T) {
 	t.Parallel()
 	s := sharedStack(t)
-	// The jobs of prod, whose key checkNamesFailedJob asks the demo's API with.
-	for metric, query := range map[string]string{failuresMetric: failuresMetric + `{account="prod"}`, finishedMetric: finishedMetric + `{account="prod",status="failed"}`} {
+	for metric, query := range map[string]string{failuresMetric: failuresMetric, finishedMetric: finishedMetric + `{status="failed"}`} {
 		var ex exemplarSeen
 		eventually(t, s.incidentEnd, "Prometheus stores exemplars of "+query, func() error {
 			var data []struct {
@@ -155,12 +157,16 @@ type exemplarSeen struct {
 	jobID  string
 }
 
-// checkNamesFailedJob asks the demo API for the exemplar's job: it must have
-// failed, be of the series' job type and, on the failures counter, fail for
-// the series' reason.
+// checkNamesFailedJob asks the demo API for the exemplar's job, with the key
+// of the series' account: it must have failed, be of the series' job type
+// and, on the failures counter, fail for the series' reason.
 func (s *stack) checkNamesFailedJob(t *testing.T, ex exemplarSeen) {
 	t.Helper()
-	api, err := client.New(client.Config{BaseURL: s.demoAPI, Key: func() string { return demoKey }})
+	key, ok := demoKeys[ex.series["account"]]
+	if !ok {
+		t.Fatalf("the exemplar's series %v is of no account of the demo", ex.series)
+	}
+	api, err := client.New(client.Config{BaseURL: s.demoAPI, Key: func() string { return key }})
 	if err != nil {
 		t.Fatal(err)
 	}
