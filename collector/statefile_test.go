@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func TestStateFileResumesCounting(t *testing.T) {
 		w.clock.Advance(7 * time.Minute) // down: jobs start, finish, fail
 		w.start(t, cfg)
 		// Served from the state file before the first poll: no reset.
-		if after := w.series(t, "videoconduit_jobs_created_total"); !equalSeries(before, after) {
+		if after := w.series(t, "videoconduit_jobs_created_total"); !maps.Equal(before, after) {
 			t.Fatalf("restart %d: counters before the first poll differ from the saved ones", restart+1)
 		}
 		w.poll(t)
@@ -110,18 +111,6 @@ func TestStateFileKeepsWaitingDetails(t *testing.T) {
 			}
 		}
 	}
-}
-
-func equalSeries(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestStateFileUnusable checks that a corrupt, foreign or mismatched state

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -179,24 +180,12 @@ func (n *notifier) muted(t map[string]string, firing []map[string]string) bool {
 			continue
 		}
 		for _, s := range firing {
-			if matchesAll(ir.source, s) && !sameLabels(s, t) && equalOn(ir.equal, s, t) {
+			if matchesAll(ir.source, s) && !maps.Equal(s, t) && equalOn(ir.equal, s, t) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-func sameLabels(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func equalOn(names []string, a, b map[string]string) bool {
