@@ -279,7 +279,7 @@ func (s *Sim) list(q url.Values, f *Faults) reply {
 	if err != nil {
 		return detailReply(http.StatusBadRequest, err.Error())
 	}
-	fl := filter{status: q.Get("status"), jobType: q.Get("job_type")}
+	fl := filter{status: q.Get("status"), jobType: q.Get("job_type"), now: s.now}
 	if fl.status != "" && !s.knownStatuses[fl.status] {
 		return detailReply(http.StatusBadRequest, fmt.Sprintf("Invalid status %q: expected one of %s", fl.status, strings.Join(client.Statuses, ", ")))
 	}

@@ -13,11 +13,16 @@ import (
 	"github.com/videoconduit/videoconduit_exporter/client"
 )
 
-// filter is a list request's status and job_type; "" matches everything.
-type filter struct{ status, jobType string }
+// filter is a list request's status and job_type, "" matching everything,
+// and the world time of the request: a job listed only later is skipped.
+type filter struct {
+	status, jobType string
+	now             time.Time
+}
 
 func (f filter) matches(j *job) bool {
-	return !j.deleted && (f.status == "" || f.status == j.j.Status) && (f.jobType == "" || f.jobType == j.j.Type)
+	return !j.deleted && !j.listedFrom.After(f.now) &&
+		(f.status == "" || f.status == j.j.Status) && (f.jobType == "" || f.jobType == j.j.Type)
 }
 
 // segment is a run of candidate jobs in ascending position order. get returns

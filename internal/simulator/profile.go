@@ -48,12 +48,17 @@ const (
 	// Stall keeps affected jobs pending until the incident ends; they then
 	// start processing and finish as usual.
 	Stall
+	// LateListing makes affected jobs appear in the lists only some time
+	// after their created_at, up to Incident.Delay (uniformly drawn), as
+	// when a job's creation commits after a later one's. It affects the
+	// jobs created inside the window.
+	LateListing
 )
 
 // Incident is a scripted bad period of the world. A job is affected when its
 // type and platform match (an empty field matches everything) and, for a
-// FailureSpike, it is created inside the window; for a Stall, it would start
-// processing inside the window.
+// FailureSpike or a LateListing, it is created inside the window; for a
+// Stall, it would start processing inside the window.
 type Incident struct {
 	Kind        IncidentKind
 	Start       time.Time
@@ -65,6 +70,7 @@ type Incident struct {
 	// "unavailable" when Platform is set (the platform lost its videos) and
 	// "internal" otherwise (VideoConduit itself is broken).
 	Reason string
+	Delay  time.Duration // LateListing: the longest an affected job stays out of the lists
 }
 
 func (in *Incident) affects(jobType, platform string, t time.Time) bool {

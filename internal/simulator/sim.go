@@ -108,6 +108,9 @@ type job struct {
 	// finished is the exact world time of the last move to a terminal
 	// status, which Retention counts from.
 	finished time.Time
+	// listedFrom is the world time from which lists show the job (see
+	// LateListing); zero: from its creation.
+	listedFrom time.Time
 
 	// Drawn at creation, applied when the job finishes by itself.
 	fail     bool
@@ -313,6 +316,11 @@ func (s *Sim) arrive(jobType string, at time.Time) {
 	s.draftTail(&s.world, &d, jobType, spike)
 	j := s.addLive(id, jobType, d.url, d.platform, s.profiles[jobType].Credits, at)
 	j.fail, j.reason, j.message = d.fail, d.reason, d.message
+	for i := range s.cfg.Incidents {
+		if in := &s.cfg.Incidents[i]; in.Kind == LateListing && in.affects(jobType, d.platform, at) {
+			j.listedFrom = at.Add(s.world.between(0, in.Delay))
+		}
+	}
 	startAt := s.releaseFromStalls(jobType, d.platform, at.Add(d.pending))
 	j.finishAt = startAt.Add(d.processing)
 	s.queue.push(moment{at: startAt, kind: start, job: j})

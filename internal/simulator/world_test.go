@@ -387,6 +387,59 @@ func TestStall(t *testing.T) {
 	}
 }
 
+// TestLateListing lists a world every second, whole and by status, and
+// notes when each job first appears: the downloads created inside a
+// LateListing incident appear up to its delay after their created_at,
+// spread over it, and every other job, and every job before and after the
+// window, at once.
+func TestLateListing(t *testing.T) {
+	clk := NewManualClock(t0)
+	start, delay := t0.Add(time.Minute), 40*time.Second
+	s := New(Config{Seed: 6, Clock: clk, Incidents: []Incident{
+		{Kind: LateListing, Start: start, Duration: 2 * time.Minute, JobType: "download", Delay: delay},
+	}})
+	base := serve(t, s).URL
+	firstListed := map[string]time.Time{}
+	for clk.Now().Before(t0.Add(5 * time.Minute)) {
+		clk.Advance(time.Second)
+		for _, status := range []string{"", client.StatusPending, client.StatusProcessing} {
+			q := vals("limit", "100")
+			if status != "" {
+				q.Set("status", status)
+			}
+			for _, it := range listAll(t, base, q) {
+				if _, ok := firstListed[it.ID]; !ok {
+					firstListed[it.ID] = clk.Now()
+				}
+			}
+		}
+	}
+	late, longest := 0, time.Duration(0)
+	for _, e := range s.Events(time.Time{}) {
+		if e.Kind != Created || !e.Time.Before(t0.Add(4*time.Minute)) {
+			continue
+		}
+		listed, ok := firstListed[e.Job.ID]
+		if !ok {
+			t.Fatalf("job %s created at %v never listed", e.Job.ID, e.Time)
+		}
+		wait := listed.Sub(e.Time)
+		affected := e.Job.Type == "download" && !e.Time.Before(start) && e.Time.Before(start.Add(2*time.Minute))
+		switch {
+		case !affected && wait > time.Second:
+			t.Errorf("%s job created at %v first listed %v later", e.Job.Type, e.Time, wait)
+		case affected && wait > delay+time.Second:
+			t.Errorf("late download created at %v first listed %v later, beyond the delay", e.Time, wait)
+		case affected && wait > 5*time.Second:
+			late++
+			longest = max(longest, wait)
+		}
+	}
+	if late < 30 || longest < delay*3/4 {
+		t.Errorf("%d downloads listed more than 5 s late, the latest %v: the delay is not spread over %v", late, longest, delay)
+	}
+}
+
 func TestPlatformsAndURLs(t *testing.T) {
 	r := rng{s: 1}
 	for _, p := range PlatformNames {
