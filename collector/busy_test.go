@@ -154,3 +154,43 @@ func TestListItemsSpareLookups(t *testing.T) {
 		})
 	}
 }
+
+// TestLateJobsCountedOnce polls every second while jobs keep arriving, and
+// ten downloads created in a LateListing window appear in the lists up to
+// 58 s after their created_at, already completed: no active list shows
+// them, and most appear deeper than the poll after them pages. Each is
+// counted exactly once, by the sweep that follows it, within sweepEvery of
+// the last one appearing; no count ever exceeds the truth.
+func TestLateJobsCountedOnce(t *testing.T) {
+	window := epoch.Add(time.Minute)
+	w := newWorld(t, simulator.Config{Seed: 8, Profiles: quietProfiles(), Incidents: []simulator.Incident{
+		{Kind: simulator.LateListing, Start: window, Duration: 10 * time.Second, JobType: "download", Delay: 58 * time.Second},
+	}}, 3) // pages of a few seconds' jobs
+	w.start(t, collector.Config{Interval: time.Second})
+	w.poll(t)
+	const late = 10
+	submitted := 0
+	for i := range 180 {
+		w.clock.Advance(time.Second)
+		w.sim.Submit("preview", "https://vimeo.com/1", 1) // moves the high-water mark on
+		if now := w.clock.Now(); !now.Before(window) && submitted < late {
+			id := w.sim.Submit("download", "https://vimeo.com/2", 1)
+			if err := w.sim.SetStatus(id, client.StatusCompleted, ""); err != nil {
+				t.Fatal(err)
+			}
+			submitted++
+		}
+		w.poll(t)
+		finished := w.series(t, "videoconduit_jobs_finished_total")["download|vimeo|completed"]
+		created := w.series(t, "videoconduit_jobs_created_total")["download|vimeo"]
+		if finished > late || created > late {
+			t.Fatalf("poll %d: %v downloads created and %v finished counted, of %d", i, created, finished, late)
+		}
+		// The last appears by 10 s + 58 s after the window opens; the
+		// sweep after it, within sweepEvery (30 s) and a poll.
+		if w.clock.Now().After(window.Add(100*time.Second)) && (finished != late || created != late) {
+			t.Fatalf("poll %d, %v after the window opened: %v downloads created and %v finished counted, want %d",
+				i, w.clock.Now().Sub(window), created, finished, late)
+		}
+	}
+}

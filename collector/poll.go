@@ -16,11 +16,36 @@ import (
 )
 
 const (
-	// lookback is how far below the high-water mark each poll pages again.
-	// created_at has whole-second resolution and jobs may become visible a
-	// little after their created_at, so the newest page is not a clean cut;
-	// the ids seen within this window are remembered instead.
+	// lookback is how long after its created_at a job may first appear in
+	// the job list and still be counted. created_at has whole seconds and a
+	// job may appear a little after it (its creation committed after a
+	// later one's), so the newest page is not a clean cut: the ids seen
+	// down to lookback below the high-water mark of the last sweep are
+	// remembered, and a job read again is never counted twice.
+	//
+	// Paging the whole lookback at every poll would cost a busy account
+	// polled often most of its calls (60 new jobs a second polled every
+	// second: 36 of 60 calls). So a poll pages down to settle below the
+	// high-water mark it starts from, and a sweep, a poll at least
+	// sweepEvery after the last one, down to lookback below the high-water
+	// mark of the sweep before. A job that appears within settle of its
+	// created_at is counted by the first poll that starts after it appears:
+	// either the poll before read the place where it sits after it
+	// appeared, or it read that place before, and so also its first page,
+	// whose newest job, its high-water mark, is then older than the job
+	// appearing, so less than settle newer than its created_at. A job that
+	// appears later, within lookback, is counted likewise by the first
+	// sweep that starts after it appears, at most sweepEvery and an
+	// interval later. A job that appears later still is counted if a list
+	// shows it active (the active lists are read whole), else not at all.
 	lookback = time.Minute
+	// settle is how far below the high-water mark every poll pages: the
+	// jobs of the same second that arrived after the last poll read it, and
+	// jobs that appear a little late.
+	settle = 5 * time.Second
+	// sweepEvery is how often a poll pages the whole lookback; with polls
+	// as far apart, every poll does.
+	sweepEvery = lookback / 2
 	// maxClockSkew bounds how far in the future a created_at may be and
 	// still move the high-water mark: one absurd timestamp must not make
 	// every later job look old.
@@ -58,6 +83,7 @@ type poll struct {
 	c         *JobCollector
 	next      *state
 	now       time.Time
+	sweeps    bool // it pages the whole lookback (see lookback)
 	lookups   int
 	truncated bool
 	failed    []FailedJob // the failures it counted, for the ring once it succeeds
@@ -78,6 +104,7 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 		}
 	}
 	p := &poll{c: c, next: prev.fork(), now: c.now()}
+	p.sweeps = !prev.started || prev.sweptAt.IsZero() || !p.now.Before(prev.sweptAt.Add(sweepEvery))
 	var err error
 	if prev.started {
 		err = p.run(ctx, p.refreshActive, p.pageNew, p.resolveMissing, p.lookUpDetails)
@@ -107,7 +134,10 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 	if p.truncated {
 		p.next.truncations++
 	}
-	cutoff := p.next.hwm.Add(-lookback)
+	if p.sweeps {
+		p.next.sweptHWM, p.next.sweptAt = p.next.hwm, p.now
+	}
+	cutoff := p.next.floor()
 	for id, t := range p.next.recent {
 		if t.Before(cutoff) {
 			delete(p.next.recent, id)
@@ -169,20 +199,26 @@ func (p *poll) refreshActive(ctx context.Context) error {
 	return p.eachActive(ctx, func(job client.Job) error { return p.observe(job, false) })
 }
 
-// pageNew pages the newest jobs down to the previous high-water mark (less
-// the lookback) and counts each job not seen before. It then reads on,
-// below that boundary, for the tracked jobs that no list of this poll
-// showed, most of which finished, for as long as that pays (see
-// readOnPays): the list shows every status, so a page shows up to a
-// hundred ends for one call, where a lookup shows one. The list is ordered
-// by creation, not by end, so a long-running job that just finished lies
-// deep; whatever is not worth reading down to is left to resolveMissing.
+// pageNew pages the newest jobs down to the previous high-water mark, less
+// settle, or, in a sweep, down to the floor of the remembered ids (see
+// lookback), and counts each job not seen before. It then reads on, below
+// that boundary, for the tracked jobs that no list of this poll showed,
+// most of which finished, for as long as that pays (see readOnPays): the
+// list shows every status, so a page shows up to a hundred ends for one
+// call, where a lookup shows one. The list is ordered by creation, not by
+// end, so a long-running job that just finished lies deep; whatever is not
+// worth reading down to is left to resolveMissing. Above the floor the
+// pages read on also count the jobs that appeared late.
 //
 // The lists of completed and of failed jobs would show the same ends, but
 // must be read from their top: the jobs they show first, those of the
 // lookback, are the ones the new pages have just shown.
 func (p *poll) pageNew(ctx context.Context) error {
-	boundary := p.next.hwm.Add(-lookback)
+	floor := p.next.floor()
+	boundary := p.next.hwm.Add(-settle)
+	if p.sweeps || boundary.Before(floor) {
+		boundary = floor
+	}
 	var (
 		r      reach
 		below  bool         // a job below the boundary was read
@@ -194,10 +230,10 @@ func (p *poll) pageNew(ctx context.Context) error {
 			return true, p.observe(job, true)
 		}
 		r.read(job.CreatedAt)
-		if !job.CreatedAt.Before(boundary) {
+		below = below || job.CreatedAt.Before(boundary)
+		if !job.CreatedAt.Before(floor) {
 			return true, p.observe(job, true)
 		}
-		below = true
 		// Counted before: only a tracked job's status is news here.
 		if tj, tracked := p.next.tracked[job.ID]; tracked && job.ID != "" {
 			p.update(job, tj, true)
@@ -529,10 +565,10 @@ func (p *poll) remember(job client.Job, movesHighWater bool) {
 		at = p.now
 	}
 	// Most jobs a poll lists, the long-running active ones, were created
-	// before the lookback: the end of the poll would drop their entry again
-	// (the window only moves forward), so they get none, rather than a
-	// map entry each for the length of the poll.
-	if at.Before(p.next.hwm.Add(-lookback)) {
+	// below the floor: the end of the poll would drop their entry again
+	// (the floor only moves up), so they get none, rather than a map entry
+	// each for the length of the poll.
+	if at.Before(p.next.floor()) {
 		p.next.forgetRecent(job.ID)
 		return
 	}

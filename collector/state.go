@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"maps"
 	"time"
 
@@ -97,8 +98,11 @@ type state struct {
 	started bool
 	// hwm is the newest created_at seen: the next poll pages down to it.
 	hwm time.Time
-	// recent holds the ids seen with created_at within lookback of hwm, so
-	// ties, late inserts and repeated items are never counted twice.
+	// sweptHWM is hwm after the last sweep, which started at sweptAt (see
+	// lookback).
+	sweptHWM, sweptAt time.Time
+	// recent holds the ids seen with created_at above the floor, so ties,
+	// late inserts and repeated items are never counted twice.
 	recent  map[string]time.Time
 	tracked map[string]trackedJob
 	// details holds the finished jobs whose details wait for a lookup.
@@ -214,6 +218,12 @@ func (s *state) undo(prev *state) {
 // commit makes this fork's changes final, once its poll succeeded.
 func (s *state) commit() {
 	s.recentUndo, s.trackedUndo, s.detailsUndo = nil, nil, nil
+}
+
+// floor is the oldest created_at whose ids recent holds: lookback below the
+// high-water mark of the last sweep, or of the last poll when none is known.
+func (s *state) floor() time.Time {
+	return cmp.Or(s.sweptHWM, s.hwm).Add(-lookback)
 }
 
 func (s *state) track(id string, tj trackedJob) {

@@ -28,6 +28,8 @@ type stateFile struct {
 	API         string               `json:"api"`
 	SavedAt     time.Time            `json:"saved_at"`
 	HighWater   time.Time            `json:"high_water"`
+	SweptHWM    time.Time            `json:"swept_high_water,omitzero"`
+	SweptAt     time.Time            `json:"swept_at,omitzero"`
 	Recent      map[string]time.Time `json:"recent"`
 	Tracked     []trackedRecord      `json:"tracked"`
 	Pending     []pendingRecord      `json:"pending_details,omitempty"`
@@ -77,7 +79,7 @@ type histogramRecord struct {
 func (s *state) toFile(api string, now time.Time) *stateFile {
 	f := &stateFile{
 		Program: stateProgram, Version: stateVersion, API: api, SavedAt: now,
-		HighWater: s.hwm, Recent: s.recent, Truncations: s.truncations,
+		HighWater: s.hwm, SweptHWM: s.sweptHWM, SweptAt: s.sweptAt, Recent: s.recent, Truncations: s.truncations,
 	}
 	for id, j := range s.tracked {
 		f.Tracked = append(f.Tracked, trackedRecord{id, j.jobType, j.source, j.status, j.created, j.credits})
@@ -113,7 +115,7 @@ func (s *state) toFile(api string, now time.Time) *stateFile {
 // the collector's label bounds so a resumed series keeps its labels.
 func (f *stateFile) toState(c *JobCollector) (*state, error) {
 	s := newState(c.classifier.Reasons())
-	s.started, s.hwm, s.truncations = true, f.HighWater, f.Truncations
+	s.started, s.hwm, s.sweptHWM, s.sweptAt, s.truncations = true, f.HighWater, f.SweptHWM, f.SweptAt, f.Truncations
 	for id, t := range f.Recent {
 		s.recent[id] = t
 	}

@@ -19,8 +19,10 @@ import (
 // TestRandomizedWorldMatchesTruth runs a living world for hundreds of polls
 // with random faults of every kind the simulator injects, jobs arriving
 // while a poll pages (the clock moves on every request), small pages so that
-// ties and page boundaries abound, and an incident. Once the faults stop,
-// every counter and gauge must equal the simulator's ground truth.
+// ties and page boundaries abound, incidents, and a quarter of an hour when
+// jobs appear in the lists up to 55 s after their created_at. Once the
+// faults stop, every counter and gauge must equal the simulator's ground
+// truth.
 func TestRandomizedWorldMatchesTruth(t *testing.T) {
 	seeds := []int64{1, 2, 3, 4, 5}
 	polls := 300
@@ -36,6 +38,7 @@ func TestRandomizedWorldMatchesTruth(t *testing.T) {
 				incidents: []simulator.Incident{
 					{Kind: simulator.FailureSpike, Start: epoch.Add(20 * time.Minute), Duration: 15 * time.Minute, Platform: "youtube", FailureRate: 0.9},
 					{Kind: simulator.Stall, Start: epoch.Add(60 * time.Minute), Duration: 10 * time.Minute, JobType: "transcribe"},
+					{Kind: simulator.LateListing, Start: epoch.Add(40 * time.Minute), Duration: 15 * time.Minute, Delay: 55 * time.Second},
 				},
 			})
 		})
@@ -45,9 +48,10 @@ func TestRandomizedWorldMatchesTruth(t *testing.T) {
 // TestRandomizedBusyWorldMatchesTruth is the same on a busy account: 20 new
 // jobs a second and hundreds finishing between polls, a poll about every
 // 30 seconds whose calls each take up to 400 ms (the default budget of five
-// a second, on average), full pages, a failure spike and a stall whose
-// release ends hundreds of long-waiting jobs at once; list items carry the
-// sample's fields or every field. The ends are learnt from the lists, the
+// a second, on average), full pages, a failure spike, a stall whose
+// release ends hundreds of long-waiting jobs at once, and two minutes when
+// jobs appear in the lists up to 55 s late; list items carry the sample's
+// fields or every field. The ends are learnt from the lists, the
 // details wait for lookups within the budget, and once the faults stop and
 // the waiting details are looked up, every counter must equal the truth.
 func TestRandomizedBusyWorldMatchesTruth(t *testing.T) {
@@ -66,6 +70,7 @@ func TestRandomizedBusyWorldMatchesTruth(t *testing.T) {
 					incidents: []simulator.Incident{
 						{Kind: simulator.FailureSpike, Start: epoch.Add(4 * time.Minute), Duration: 2 * time.Minute, Platform: "youtube", FailureRate: 0.9},
 						{Kind: simulator.Stall, Start: epoch.Add(8 * time.Minute), Duration: 3 * time.Minute, JobType: "transcribe"},
+						{Kind: simulator.LateListing, Start: epoch.Add(5 * time.Minute), Duration: 2 * time.Minute, Delay: 55 * time.Second},
 					},
 				})
 			})

@@ -316,11 +316,6 @@ func (s *Sim) arrive(jobType string, at time.Time) {
 	s.draftTail(&s.world, &d, jobType, spike)
 	j := s.addLive(id, jobType, d.url, d.platform, s.profiles[jobType].Credits, at)
 	j.fail, j.reason, j.message = d.fail, d.reason, d.message
-	for i := range s.cfg.Incidents {
-		if in := &s.cfg.Incidents[i]; in.Kind == LateListing && in.affects(jobType, d.platform, at) {
-			j.listedFrom = at.Add(s.world.between(0, in.Delay))
-		}
-	}
 	startAt := s.releaseFromStalls(jobType, d.platform, at.Add(d.pending))
 	j.finishAt = startAt.Add(d.processing)
 	s.queue.push(moment{at: startAt, kind: start, job: j})
@@ -342,7 +337,8 @@ func (s *Sim) releaseFromStalls(jobType, platform string, t time.Time) time.Time
 	return t
 }
 
-// addLive creates a pending job at the world's present and records its creation.
+// addLive creates a pending job at the world's present and records its
+// creation; a LateListing incident may keep it out of the lists a while.
 func (s *Sim) addLive(id, jobType, url, platform string, credits int64, at time.Time) *job {
 	j := &job{
 		pos:      s.nextPos,
@@ -365,6 +361,11 @@ func (s *Sim) addLive(id, jobType, url, platform string, credits int64, at time.
 	s.active.add(j)
 	s.knownTypes[jobType] = true
 	s.events = append(s.events, Event{Kind: Created, Time: at, Job: j.j, Platform: platform})
+	for i := range s.cfg.Incidents {
+		if in := &s.cfg.Incidents[i]; in.Kind == LateListing && in.affects(jobType, platform, at) {
+			j.listedFrom = at.Add(s.world.between(0, in.Delay))
+		}
+	}
 	return j
 }
 
@@ -410,7 +411,9 @@ func (s *Sim) setStatus(j *job, status, message string) {
 }
 
 // Submit creates a pending job at Clock.Now() and returns its id. Such a job
-// moves only through SetStatus. The platform in the truth is PlatformOf(sourceURL).
+// moves only through SetStatus; a LateListing incident keeps it out of the
+// lists as it does a job that arrives. The platform in the truth is
+// PlatformOf(sourceURL).
 func (s *Sim) Submit(jobType, sourceURL string, credits int64) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
