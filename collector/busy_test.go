@@ -2,6 +2,8 @@ package collector_test
 
 import (
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,9 +19,10 @@ import (
 // least what happened before the poll started and no more than what
 // happened before it ended: each event is counted by the first poll after
 // it. A failure's reason may wait for a lookup, but at this rate and budget
-// for one poll at most; a duration never waits longer than one poll.
+// for one poll at most; a duration waits no longer than MaxDurationWait
+// (and the poll that lets it go), and the ones let go are counted.
 func TestBusyAccountCountsEachEndByTheNextPoll(t *testing.T) {
-	polls := 10
+	polls := 14
 	if testing.Short() {
 		polls = 4
 	}
@@ -47,13 +50,22 @@ func TestBusyAccountCountsEachEndByTheNextPoll(t *testing.T) {
 				if !oldestReason.IsZero() && oldestReason.Before(bw.lastStart) {
 					t.Errorf("poll %d: a reason counted at %v still waits", i, oldestReason)
 				}
-				if !oldestDuration.IsZero() && oldestDuration.Before(bw.lastStart) {
+				if !oldestDuration.IsZero() && oldestDuration.Before(bw.lastStart.Add(-collector.MaxDurationWait)) {
 					t.Errorf("poll %d: a duration counted at %v still waits", i, oldestDuration)
 				}
 				durationsWaited = durationsWaited || durations > 0
 			}
 			if durationsWaited == full {
 				t.Errorf("durations waited: %v; with the sample's items the budget must leave some, with every field none", durationsWaited)
+			}
+			// The sample's items leave more lookups than the budget pays
+			// for: once they waited MaxDurationWait, some are let go.
+			letGo := collector.DurationsLetGo(bw.coll)
+			switch {
+			case full && letGo > 0:
+				t.Errorf("%d durations let go, with every field none", letGo)
+			case !full && time.Duration(polls)*bw.interval > collector.MaxDurationWait+bw.interval && letGo == 0:
+				t.Errorf("no duration let go in %d polls, with the sample's items some", polls)
 			}
 		})
 	}
@@ -192,5 +204,50 @@ func TestLateJobsCountedOnce(t *testing.T) {
 			t.Fatalf("poll %d, %v after the window opened: %v downloads created and %v finished counted, want %d",
 				i, w.clock.Now().Sub(window), created, finished, late)
 		}
+	}
+}
+
+// TestDurationsOfABurstCatchUp ends 400 tracked jobs at once on an account
+// whose list items carry the sample's fields, under the default budget
+// (each call takes 200 ms, lookups stop at three quarters of a 30 s
+// interval): one poll cannot look up every completed_at. The durations
+// wait, and the polls that follow observe every one, each of its true
+// length; none is let go.
+func TestDurationsOfABurstCatchUp(t *testing.T) {
+	charging := &atomic.Bool{}
+	var w *world
+	w = newWorld(t, simulator.Config{Seed: 9, Profiles: quietProfiles(), OnRequest: func(*http.Request) {
+		if charging.Load() {
+			w.clock.Advance(200 * time.Millisecond)
+		}
+	}}, 100)
+	w.poll(t)
+	const burst = 400
+	ids := make([]string, burst)
+	for i := range ids {
+		ids[i] = w.sim.Submit("download", "https://vimeo.com/1", 1)
+	}
+	w.clock.Advance(time.Second)
+	w.poll(t)
+	w.clock.Advance(time.Minute)
+	for _, id := range ids {
+		if err := w.sim.SetStatus(id, client.StatusCompleted, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	charging.Store(true)
+	for i := range 6 {
+		w.clock.Advance(30 * time.Second)
+		w.poll(t)
+		_, waiting, _, _ := collector.WaitingDetails(w.coll)
+		if i == 0 && waiting == 0 {
+			t.Fatal("one poll looked up every duration of the burst: it proves nothing")
+		}
+	}
+	if got := histogramOf(t, w, "download", client.StatusCompleted); got.count != burst || got.sum != burst*61 {
+		t.Errorf("durations = %+v, want %d of 61 s", got, burst)
+	}
+	if n := collector.DurationsLetGo(w.coll); n != 0 {
+		t.Errorf("%d durations let go", n)
 	}
 }

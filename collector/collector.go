@@ -83,6 +83,10 @@ type JobCollector struct {
 
 	failed failureRing // the recent failed jobs, for RecentFailures
 
+	// durationsLetGo counts the durations let go without their lookup
+	// since the start, for the warning of each poll that lets some go.
+	durationsLetGo uint64
+
 	snapshot atomic.Pointer[snapshot]
 	// intervalSeconds is the poll interval for the health series, which
 	// scrapes read while Reconfigure may change the interval.

@@ -31,8 +31,9 @@ func TestFailuresBeyondTheWaitingBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Durations the API no longer knows, from a poll long ago.
+	long := w.start.Add(-maxDurationWait)
 	for i := range maxPendingDetails {
-		w.c.state.details[fmt.Sprint("gone-", i)] = pendingDetail{jobType: "download", source: "youtube", status: client.StatusCompleted, created: w.start, seen: w.start, duration: true}
+		w.c.state.details[fmt.Sprint("gone-", i)] = pendingDetail{jobType: "download", source: "youtube", status: client.StatusCompleted, created: long, seen: long, duration: true}
 	}
 	unknown := failureKey{"download", "youtube", reasonUnknown}
 	unavailable := failureKey{"download", "youtube", "unavailable"}
@@ -46,13 +47,18 @@ func TestFailuresBeyondTheWaitingBound(t *testing.T) {
 		}
 		s := w.c.state
 		// The first poll's lookups of the gone durations end at the lookup
-		// bound, and the rest, waiting since an earlier poll, are let go.
+		// bound, and the rest, which waited maxDurationWait, are let go,
+		// as is the duration of a, which found no room.
 		if got := [2]uint64{s.failures[unknown], s.failures[unavailable]}; got != [2]uint64{1, uint64(round)} || len(s.details) != 0 {
 			t.Fatalf("round %d: failures unknown, unavailable = %v, %d waiting; want [1 %d], 0", round, got, len(s.details), round)
 		}
 	}
 	if n := strings.Count(logs.String(), "too many failed jobs wait"); n != 1 {
 		t.Errorf("%d warnings that failures wait, want 1:\n%s", n, logs.String())
+	}
+	letGo := fmt.Sprintf("let_go=%d let_go_since_start=%[1]d ", maxPendingDetails-maxLookupsPerPoll+1)
+	if n := strings.Count(logs.String(), "durations of finished jobs let go"); n != 1 || !strings.Contains(logs.String(), letGo) {
+		t.Errorf("%d warnings that durations were let go, want 1 with %q:\n%s", n, letGo, logs.String())
 	}
 	if !strings.Contains(logs.String(), "looked up again") {
 		t.Errorf("no line that reasons are looked up again:\n%s", logs.String())
@@ -73,8 +79,8 @@ func TestDurationsLeaveRoomForReasons(t *testing.T) {
 	}
 	p.await("duration", pendingDetail{duration: true})
 	p.await("reason", pendingDetail{reason: true, duration: true})
-	if _, ok := p.next.details["duration"]; ok {
-		t.Error("a duration waits beyond half the bound")
+	if _, ok := p.next.details["duration"]; ok || p.letGo != 1 {
+		t.Errorf("a duration waits beyond half the bound, or is not counted as let go (%d let go)", p.letGo)
 	}
 	if _, ok := p.next.details["reason"]; !ok || p.gaveUp != 0 {
 		t.Errorf("a reason does not wait below the bound (gave up on %d)", p.gaveUp)

@@ -21,3 +21,14 @@ func WaitingDetails(c *JobCollector) (reasons, durations int, oldestReason, olde
 	}
 	return reasons, durations, oldestReason, oldestDuration
 }
+
+// MaxDurationWait is how long a duration waits for its lookup at most.
+const MaxDurationWait = maxDurationWait
+
+// DurationsLetGo tells how many durations the collector let go without
+// their lookup since it started.
+func DurationsLetGo(c *JobCollector) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.durationsLetGo
+}

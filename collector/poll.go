@@ -73,8 +73,16 @@ const (
 	// hundred bytes each). A failure beyond it is counted under the reason
 	// of no message at once. A duration alone waits only while they fill
 	// less than half of it, so that durations, which may be let go, never
-	// crowd out reasons, which may not; beyond that it is not observed.
+	// crowd out reasons, which may not; beyond that it is let go.
 	maxPendingDetails = 10 * maxLookupsPerPoll
+	// maxDurationWait bounds how long a duration waits for its lookup.
+	// List items without completed_at leave a lookup per end to learn its
+	// duration, which a busy account's request budget cannot pay for every
+	// end: the oldest are looked up first, so a burst is caught up on
+	// later, and those that waited this long are let go, so that the
+	// durations observed are at most this late. Each poll that lets some go
+	// says how many at warning level.
+	maxDurationWait = 5 * time.Minute
 )
 
 // poll is one pass over the API. It works on next, a fork of the current
@@ -90,6 +98,8 @@ type poll struct {
 	// gaveUp counts the failures counted without their reason because too
 	// many waited for a lookup.
 	gaveUp int
+	// letGo counts the durations let go without their lookup.
+	letGo int
 }
 
 func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
@@ -129,6 +139,11 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 	case p.gaveUp == 0 && c.reasonsOverflow && len(p.next.details) < maxPendingDetails:
 		level.Info(c.logger).Log("msg", "every failed job's error message is looked up again", "waiting", len(p.next.details))
 		c.reasonsOverflow = false
+	}
+	if p.letGo > 0 {
+		c.durationsLetGo += uint64(p.letGo)
+		level.Warn(c.logger).Log("msg", "durations of finished jobs let go without their lookup: the request budget cannot look up each end's completed_at, which list items lack; the ends are counted, videoconduit_job_duration_seconds misses these",
+			"let_go", p.letGo, "let_go_since_start", c.durationsLetGo, "waiting", len(p.next.details))
 	}
 	p.next.started = true
 	if p.truncated {
@@ -358,8 +373,8 @@ type waiting struct {
 // reasons first, then durations, each oldest first, until the poll has used
 // detailShare of its interval (minReasonLookups of the reasons excepted) or
 // the lookup bound. What is left waits for the next poll, except durations
-// (see shed). A lookup that fails ends the lookups of this poll, but not the
-// poll: the ends it counted stand.
+// that waited maxDurationWait (see shed). A lookup that fails ends the
+// lookups of this poll, but not the poll: the ends it counted stand.
 func (p *poll) lookUpDetails(ctx context.Context) error {
 	todo := make([]waiting, 0, len(p.next.details))
 	for id, d := range p.next.details {
@@ -373,7 +388,7 @@ func (p *poll) lookUpDetails(ctx context.Context) error {
 	for i, w := range todo {
 		late := !p.c.now().Before(deadline) && !(w.d.reason && looked < minReasonLookups)
 		if p.lookups >= maxLookupsPerPoll || late {
-			p.shed(todo[i:], looked)
+			p.shed(todo[i:])
 			return nil
 		}
 		job, err := p.get(ctx, w.id)
@@ -400,25 +415,12 @@ func (p *poll) lookUpDetails(ctx context.Context) error {
 }
 
 // shed lets go of the durations, among those left waiting when the budget
-// ran out, that would wait longer than one more poll: those of earlier
-// polls, and those of this poll beyond what it managed to look up (less
-// the reasons still waiting, which come first). So a duration is observed
-// within a poll of the end or not at all, and, ids being random, those
-// observed are a fair sample. Reasons are never let go.
-func (p *poll) shed(left []waiting, looked int) {
-	room := looked
+// ran out, that have waited maxDurationWait. Reasons are never let go.
+func (p *poll) shed(left []waiting) {
 	for _, w := range left {
-		if w.d.reason {
-			room--
-		}
-	}
-	for _, w := range left {
-		switch {
-		case w.d.reason:
-		case w.d.seen.Equal(p.now) && room > 0:
-			room--
-		default:
+		if !w.d.reason && p.now.Sub(w.d.seen) >= maxDurationWait {
 			p.next.settle(w.id)
+			p.letGo++
 		}
 	}
 }
@@ -528,6 +530,9 @@ func (p *poll) await(id string, d pendingDetail) {
 	if len(p.next.details) < bound {
 		p.next.await(id, d)
 		return
+	}
+	if d.duration {
+		p.letGo++
 	}
 	if d.reason {
 		p.gaveUp++
