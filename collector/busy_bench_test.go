@@ -32,8 +32,8 @@ import (
 // waited at the end of a poll; reason-age-s and duration-age-s, the oldest
 // wait of a reason and a duration at the end of a poll, from the start of
 // the poll that counted the end; durations-%, the share of the ends counted
-// whose duration was observed; let-go/poll, the durations let go without
-// their lookup.
+// whose duration was observed; ends/poll, the ends counted; let-go/poll,
+// the durations let go without their lookup.
 //
 // Run with -benchtime=30x: each iteration is one poll of a world that
 // depends only on the seed, so a fixed number of polls gives the same
@@ -177,6 +177,7 @@ func (bw *busyWorld) report(b *testing.B) {
 	b.ReportMetric(bw.reasonAge.Seconds(), "reason-age-s")
 	b.ReportMetric(bw.durAge.Seconds(), "duration-age-s")
 	b.ReportMetric(100*bw.durations/bw.ended, "durations-%")
+	b.ReportMetric(bw.ended/n, "ends/poll")
 	b.ReportMetric(float64(collector.DurationsLetGo(bw.coll)-bw.letGoBefore)/n, "let-go/poll")
 	b.ReportMetric(0, "ns/op") // simulated time: the wall time says nothing
 }
