@@ -34,7 +34,7 @@ func (c *JobCollector) sameAccount(ctx context.Context, s *state) (bool, error) 
 }
 
 // newestKnown returns up to n ids of the jobs s knows, newest first: those
-// seen within the last minute, then the tracked ones. The newest are the
+// seen lately (see lookback), then the tracked ones. The newest are the
 // least likely to have been deleted since.
 func newestKnown(s *state, n int) []string {
 	type known struct {

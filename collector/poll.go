@@ -29,14 +29,15 @@ const (
 	// high-water mark it starts from, and a sweep, a poll at least
 	// sweepEvery after the last one, down to lookback below the high-water
 	// mark of the sweep before. A job that appears within settle of its
-	// created_at is counted by the first poll that starts after it appears:
-	// either the poll before read the place where it sits after it
-	// appeared, or it read that place before, and so also its first page,
-	// whose newest job, its high-water mark, is then older than the job
-	// appearing, so less than settle newer than its created_at. A job that
-	// appears later, within lookback, is counted likewise by the first
-	// sweep that starts after it appears, at most sweepEvery and an
-	// interval later. A job that appears later still is counted if a list
+	// created_at is counted by the first poll that starts after it appears,
+	// unless the poll before counted it: else that poll read the place
+	// where the job sits, and so its own first page, before the job
+	// appeared, so its high-water mark, the newest created_at of that page,
+	// is older than the job's appearing, and less than settle newer than
+	// the job's created_at. Likewise a job that appears later, within
+	// lookback, is counted by the first sweep that starts after it appears,
+	// at most sweepEvery and an interval later, unless the sweep before
+	// counted it. A job that appears later still is counted if a list
 	// shows it active (the active lists are read whole), else not at all.
 	lookback = time.Minute
 	// settle is how far below the high-water mark every poll pages: the
@@ -142,7 +143,7 @@ func (c *JobCollector) poll(ctx context.Context, prev *state) (*state, error) {
 	}
 	if p.letGo > 0 {
 		c.durationsLetGo += uint64(p.letGo)
-		level.Warn(c.logger).Log("msg", "durations of finished jobs let go without their lookup: the request budget cannot look up each end's completed_at, which list items lack; the ends are counted, videoconduit_job_duration_seconds misses these",
+		level.Warn(c.logger).Log("msg", "durations of finished jobs let go without their lookup: the request budget cannot look up every completed_at that list items lack; the ends are counted, the duration histogram misses these",
 			"let_go", p.letGo, "let_go_since_start", c.durationsLetGo, "waiting", len(p.next.details))
 	}
 	p.next.started = true
