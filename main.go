@@ -122,7 +122,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:     logger,
 		Classifier: classifier,
 		UserAgent:  exporterName + "/" + version.Version,
-		Live:       prometheus.NewRegistry(),
 	}
 	if opts.demo.enabled {
 		demo, err := startDemo(opts.demo, logger)
@@ -150,15 +149,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	level.Info(logger).Log("msg", "polling the VideoConduit API", "accounts", accountNames(cfg))
 	go reload(ctx, logger, set, load, opts.configFile, hup)
 
-	// The job series change once per poll and are encoded once per poll;
-	// the registry holds what changes between scrapes.
-	live := accountOpts.Live
+	// The accounts' series are encoded once per change (an account's job
+	// series once per poll); the registry holds what changes between scrapes.
+	live := prometheus.NewRegistry()
 	live.MustRegister(versioncollector.NewCollector(exporterName))
 	if opts.externalURL != nil {
 		live.MustRegister(webInfo(opts.externalURL))
 	}
 	var handler http.Handler = exposition.NewHandler(exposition.Opts{
-		Snapshot:            set.JobMetrics,
+		Snapshot:            set.Metrics,
 		Live:                live,
 		ErrorLog:            stdlog.New(log.NewStdlibAdapter(level.Error(logger)), "", 0),
 		MaxRequestsInFlight: opts.maxRequests,

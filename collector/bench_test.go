@@ -217,7 +217,7 @@ func BenchmarkScrape(b *testing.B) {
 			handler http.Handler
 		}{
 			{"promhttp", handler},
-			{"exposition", exposition.NewHandler(exposition.Opts{Snapshot: w.coll.JobMetrics, Live: live})},
+			{"exposition", exposition.NewHandler(exposition.Opts{Snapshot: func() []prometheus.Collector { return []prometheus.Collector{w.coll.JobMetrics()} }, Live: live})},
 		} {
 			b.Run(card.name+"/step=text/handler="+h.name, func(b *testing.B) {
 				benchHandler(b, h.handler, acceptText, false, series)

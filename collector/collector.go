@@ -108,7 +108,16 @@ type snapshot struct {
 // jobMetrics are the job series of one successful poll. They never change:
 // the next successful poll makes new ones.
 type jobMetrics struct {
-	metrics []prometheus.Metric
+	// counts is the poll's state, whose counters and histograms no poll
+	// writes again: the next works on a copy of them (see state.fork).
+	counts *state
+	// active are the gauges of the jobs active at the poll's end, taken
+	// then: the next poll changes the tracked jobs in place.
+	active []prometheus.Metric
+}
+
+func newJobMetrics(s *state, now time.Time) *jobMetrics {
+	return &jobMetrics{counts: s, active: s.activeMetrics(now)}
 }
 
 // jobDescs are the descriptors of the job series.
@@ -124,7 +133,8 @@ func (j *jobMetrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (j *jobMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range j.metrics {
+	j.counts.collectCounts(ch)
+	for _, m := range j.active {
 		ch <- m
 	}
 }
@@ -197,7 +207,7 @@ func New(cfg Config) (*JobCollector, error) {
 			c.state = s
 		}
 	}
-	c.snapshot.Store(&snapshot{jobs: &jobMetrics{c.state.metrics(c.now())}})
+	c.snapshot.Store(&snapshot{jobs: newJobMetrics(c.state, c.now())})
 	return c, nil
 }
 
@@ -360,7 +370,7 @@ func (c *JobCollector) Poll(ctx context.Context) error {
 	c.persist(next)
 	now := c.now()
 	c.snapshot.Store(&snapshot{
-		jobs:        &jobMetrics{next.metrics(now)},
+		jobs:        newJobMetrics(next, now),
 		up:          1,
 		lastSuccess: float64(now.UnixNano()) / 1e9,
 	})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
@@ -96,7 +97,7 @@ func FuzzStateFile(f *testing.F) {
 func rendered(t *testing.T, s *state, now time.Time) []string {
 	t.Helper()
 	var out []string
-	for _, m := range s.metrics(now) {
+	for _, m := range collected(newJobMetrics(s, now)) {
 		var pb dto.Metric
 		if err := m.Write(&pb); err != nil {
 			t.Fatalf("series %v cannot be served: %v", m.Desc(), err)
@@ -104,5 +105,19 @@ func rendered(t *testing.T, s *state, now time.Time) []string {
 		out = append(out, m.Desc().String()+pb.String())
 	}
 	slices.Sort(out)
+	return out
+}
+
+// collected returns what c collects.
+func collected(c prometheus.Collector) []prometheus.Metric {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	var out []prometheus.Metric
+	for m := range ch {
+		out = append(out, m)
+	}
 	return out
 }

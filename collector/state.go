@@ -127,8 +127,6 @@ type state struct {
 	lastFailedFin map[finishedKey]exemplarRef
 	// truncations counts polls whose catch-up hit maxNewPages.
 	truncations uint64
-	// counters is shared by every fork of a state: see counterCache.
-	counters counterCache
 }
 
 // newState returns an empty state whose counters already hold a zero for
@@ -149,7 +147,6 @@ func newState(reasons []string) *state {
 		durations:     map[typeStatusKey]*histogram{},
 		lastFailed:    map[failureKey]exemplarRef{},
 		lastFailedFin: map[finishedKey]exemplarRef{},
-		counters:      counterCache{},
 	}
 	for _, t := range client.JobTypes {
 		s.charged[t], s.refunded[t], s.vanished[t] = 0, 0, 0
@@ -305,34 +302,40 @@ func (s *state) durationOf(jobType, status string) *histogram {
 	return h
 }
 
-// metrics renders the state as constant metrics; they are immutable, so a
-// scrape serves them without locks or copies. Only the polling goroutine
-// renders.
-func (s *state) metrics(now time.Time) []prometheus.Metric {
-	out := make([]prometheus.Metric, 0, len(s.created)+len(s.finished)+len(s.failures)+len(s.durations)+64)
-	c := s.counters
+// collectCounts sends the counters and histograms of s. It allocates them
+// anew at each call rather than keep them: the exposition handler collects a
+// poll's series once per format, and holding them as constant metrics
+// between polls took 36 MB for fifty accounts (a heap profile of
+// bench/loadtest -accounts 50), more than everything else the collector
+// holds.
+func (s *state) collectCounts(ch chan<- prometheus.Metric) {
 	for k, v := range s.created {
-		out = append(out, c.metric(jobsCreatedDesc, float64(v), exemplarRef{}, k.jobType, k.source))
+		ch <- counter(jobsCreatedDesc, float64(v), exemplarRef{}, k.jobType, k.source)
 	}
 	for k, v := range s.finished {
-		out = append(out, c.metric(jobsFinishedDesc, float64(v), s.lastFailedFin[k], k.jobType, k.source, k.status))
+		ch <- counter(jobsFinishedDesc, float64(v), s.lastFailedFin[k], k.jobType, k.source, k.status)
 	}
 	for k, v := range s.failures {
-		out = append(out, c.metric(jobFailuresDesc, float64(v), s.lastFailed[k], k.jobType, k.source, k.reason))
+		ch <- counter(jobFailuresDesc, float64(v), s.lastFailed[k], k.jobType, k.source, k.reason)
 	}
 	for t, v := range s.charged {
-		out = append(out, c.metric(creditsChargedDesc, float64(v), exemplarRef{}, t))
+		ch <- counter(creditsChargedDesc, float64(v), exemplarRef{}, t)
 	}
 	for t, v := range s.refunded {
-		out = append(out, c.metric(creditsRefundedDesc, float64(v), exemplarRef{}, t))
+		ch <- counter(creditsRefundedDesc, float64(v), exemplarRef{}, t)
 	}
 	for t, v := range s.vanished {
-		out = append(out, c.metric(jobsVanishedDesc, float64(v), exemplarRef{}, t))
+		ch <- counter(jobsVanishedDesc, float64(v), exemplarRef{}, t)
 	}
-	out = append(out, c.metric(catchupTruncatedDesc, float64(s.truncations), exemplarRef{}))
+	ch <- counter(catchupTruncatedDesc, float64(s.truncations), exemplarRef{})
 	for k, h := range s.durations {
-		out = append(out, prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status))
+		ch <- prometheus.MustNewConstHistogram(jobDurationDesc, h.count, h.sum, h.cumulative(), k.jobType, k.status)
 	}
+}
+
+// activeMetrics returns the gauges of the jobs active in s at now: how
+// many, and the age of the oldest, by type and status.
+func (s *state) activeMetrics(now time.Time) []prometheus.Metric {
 	active := map[typeStatusKey]int{}
 	oldest := map[typeStatusKey]time.Time{}
 	for _, t := range client.JobTypes {
@@ -347,6 +350,7 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 			oldest[k] = j.created
 		}
 	}
+	out := make([]prometheus.Metric, 0, 2*len(active))
 	for k, n := range active {
 		age := 0.0
 		if o, ok := oldest[k]; ok && now.After(o) {
@@ -359,42 +363,10 @@ func (s *state) metrics(now time.Time) []prometheus.Metric {
 	return out
 }
 
-// counterCache keeps the constant metric last rendered for each counter
-// series, with the value and exemplar it shows, so that a poll renders
-// again only the series that changed; between two polls most keep their
-// value. Rendering all ~980 series of an account (every documented job
-// type × platform × reason) anew takes 1.1 ms, 1.8 ms with an exemplar on
-// every failure series, against 0.3 ms with this cache: without it fifty
-// accounts polled in one interval would spend 57–91 ms rendering
-// (BenchmarkRenderAccount, BENCHMARKS.md). The label bounds keep the cache
-// bounded: one entry per series ever rendered.
-type counterCache map[seriesKey]renderedCounter
-
-// seriesKey names a series by its descriptor and label values, in the
-// descriptor's label order.
-type seriesKey struct {
-	desc   *prometheus.Desc
-	labels [3]string
-}
-
-type renderedCounter struct {
-	value  float64
-	ex     exemplarRef
-	metric prometheus.Metric
-}
-
-// metric returns the metric of a counter series showing v, with the
+// counter returns the metric of a counter series showing v, with the
 // exemplar of the series' latest failed job, if any.
-func (c counterCache) metric(desc *prometheus.Desc, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
-	k := seriesKey{desc: desc}
-	copy(k.labels[:], labelValues)
-	r, ok := c[k]
-	if !ok || r.value != v || r.ex != ex {
-		m := prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labelValues...)
-		r = renderedCounter{value: v, ex: ex, metric: withExemplar(m, ex)}
-		c[k] = r
-	}
-	return r.metric
+func counter(desc *prometheus.Desc, v float64, ex exemplarRef, labelValues ...string) prometheus.Metric {
+	return withExemplar(prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labelValues...), ex)
 }
 
 // withExemplar attaches the latest failed job id to a failure counter, so a

@@ -2,7 +2,7 @@
 // client (request budget, retries, key), its own collector (backoff, state
 // file, failure log) and its own goroutine, so that one account's failures
 // never delay another's polls or metrics. It applies a changed configuration
-// without a restart, and gathers the accounts' series under an account label.
+// without a restart, and serves the accounts' series under an account label.
 package accounts
 
 import (
@@ -35,10 +35,6 @@ type Options struct {
 	// Keys returns the key source of an account; nil reads the account's
 	// APIKeyFile, or the environment when it has none.
 	Keys func(config.Account, log.Logger) (*apikey.Source, error)
-	// Live receives each account's health series (videoconduit_up, its API
-	// requests, …), which change between polls; the registry serves them on
-	// every scrape.
-	Live *prometheus.Registry
 }
 
 // Set is the running accounts. Apply starts and stops them; the methods
@@ -50,11 +46,8 @@ type Set struct {
 	mu      sync.Mutex // serialises Apply, Stop and ReloadKeys
 	pollers map[string]*poller
 
-	// jobs is the job series of every account, swapped whole when an
-	// account's poll succeeds or the accounts change; see JobMetrics.
-	jobs atomic.Pointer[jobMetrics]
-	// polled is the order and pollers that JobMetrics and Status read
-	// without the lock.
+	// polled is the order and pollers that Metrics and Status read without
+	// the lock.
 	polled atomic.Pointer[[]*poller]
 }
 
@@ -68,7 +61,6 @@ func New(ctx context.Context, opts Options) *Set {
 	}
 	s := &Set{opts: opts, ctx: ctx, pollers: map[string]*poller{}}
 	s.polled.Store(&[]*poller{})
-	s.jobs.Store(&jobMetrics{})
 	return s
 }
 
@@ -84,9 +76,13 @@ type poller struct {
 	coll    *collector.JobCollector
 	// settings are the collector's, kept for Reconfigure.
 	settings collector.Config
-	// health is the collector's own series with the account label, as
-	// registered in Options.Live.
-	health prometheus.Collector
+	// health is the collector's own series with the account label, and
+	// requests counts the API requests they have seen.
+	health   prometheus.Collector
+	requests atomic.Uint64
+	// jobs is the job series of the collector's last successful poll with
+	// the account label.
+	jobs   atomic.Pointer[labelledJobs]
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -162,7 +158,10 @@ func (s *Set) prepare(a config.Account, old *poller) (*poller, error) {
 		UserAgent:         s.opts.UserAgent,
 		Timeout:           a.Timeout,
 		RequestsPerSecond: a.RequestsPerSecond,
-		Observe:           func(endpoint, code string, d time.Duration) { p.coll.ObserveRequest(endpoint, code, d) },
+		Observe: func(endpoint, code string, d time.Duration) {
+			p.coll.ObserveRequest(endpoint, code, d)
+			p.requests.Add(1) // after: a scrape that sees the new count sees the request
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -200,10 +199,6 @@ func (s *Set) start(p *poller) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	p.cancel, p.done = cancel, make(chan struct{})
 	p.health = prometheus.WrapCollectorWith(prometheus.Labels{LabelName: p.account.Name}, p.coll.Health())
-	if err := s.opts.Live.Register(p.health); err != nil {
-		// Only a bug can get here: each account's label value is unique.
-		level.Error(p.logger).Log("msg", "cannot register the account's health series", "err", err)
-	}
 	s.pollers[p.account.Name] = p
 	go func() {
 		defer close(p.done)
@@ -212,11 +207,11 @@ func (s *Set) start(p *poller) {
 }
 
 // stop ends p's polling and waits for it (a poll in flight is abandoned
-// and changes nothing), then takes its series out of the metrics.
+// and changes nothing); its series leave the metrics with the next order
+// of pollers that Apply or Stop stores.
 func (s *Set) stop(p *poller) {
 	p.cancel()
 	<-p.done
-	s.opts.Live.Unregister(p.health)
 	delete(s.pollers, p.account.Name)
 }
 
@@ -239,59 +234,58 @@ func (s *Set) ReloadKeys() {
 	}
 }
 
-// JobMetrics returns the job series of every account, each with its
-// account label. The value returned never changes: a new one comes when an
-// account's series change (after its successful poll) or the accounts do,
-// so the caller may keep what it derives from it until then.
-func (s *Set) JobMetrics() prometheus.Collector {
+// Metrics returns the series of every account, each with its account
+// label, in the config's order, as parts that the exposition handler
+// encodes once and serves until they change: per account, its job series,
+// the same value until its next successful poll, and its health series
+// (videoconduit_up, polls, API requests), a new value after each poll and
+// each API request.
+func (s *Set) Metrics() []prometheus.Collector {
 	polled := *s.polled.Load()
-	cur := s.jobs.Load()
-	if len(cur.accounts) == len(polled) {
-		same := true
-		for i, p := range polled {
-			same = same && cur.accounts[i] == accountJobs{p.account.Name, p.coll.JobMetrics()}
-		}
-		if same {
-			return cur
-		}
+	parts := make([]prometheus.Collector, 0, 2*len(polled))
+	for _, p := range polled {
+		parts = append(parts, p.jobMetrics(), p.healthMetrics())
 	}
-	next := &jobMetrics{accounts: make([]accountJobs, len(polled))}
-	for i, p := range polled {
-		next.accounts[i] = accountJobs{p.account.Name, p.coll.JobMetrics()}
+	return parts
+}
+
+// labelledJobs is the job series of one successful poll of an account,
+// with its account label.
+type labelledJobs struct {
+	jobs prometheus.Collector // never changes: see collector.JobCollector.JobMetrics
+	prometheus.Collector
+}
+
+func (p *poller) jobMetrics() *labelledJobs {
+	jobs := p.coll.JobMetrics()
+	cur := p.jobs.Load()
+	if cur != nil && cur.jobs == jobs {
+		return cur
 	}
-	if !s.jobs.CompareAndSwap(cur, next) {
-		// Another caller stored one, built from states no older than ours.
-		return s.jobs.Load()
+	next := &labelledJobs{jobs: jobs, Collector: prometheus.WrapCollectorWith(prometheus.Labels{LabelName: p.account.Name}, jobs)}
+	if !p.jobs.CompareAndSwap(cur, next) {
+		// Another scrape stored one, from a poll no older than ours.
+		return p.jobs.Load()
 	}
 	return next
 }
 
-// jobMetrics is the job series of the accounts, as of their last
-// successful polls.
-type jobMetrics struct {
-	accounts []accountJobs
+// healthMetrics is an account's health series as they are now. Its counts
+// of requests and polls tell it from the value before the last request or
+// poll ended; both are read before the series are, so the series are never
+// older than the value says.
+type healthMetrics struct {
+	p        *poller
+	requests uint64
+	polls    int
 }
 
-type accountJobs struct {
-	name string
-	jobs prometheus.Collector // never changes: see collector.JobCollector.JobMetrics
+func (p *poller) healthMetrics() healthMetrics {
+	return healthMetrics{p: p, requests: p.requests.Load(), polls: p.coll.Status().Polls}
 }
 
-func (j *jobMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, a := range j.accounts {
-		a.wrapped().Describe(ch)
-	}
-}
-
-func (j *jobMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, a := range j.accounts {
-		a.wrapped().Collect(ch)
-	}
-}
-
-func (a accountJobs) wrapped() prometheus.Collector {
-	return prometheus.WrapCollectorWith(prometheus.Labels{LabelName: a.name}, a.jobs)
-}
+func (h healthMetrics) Describe(ch chan<- *prometheus.Desc) { h.p.health.Describe(ch) }
+func (h healthMetrics) Collect(ch chan<- prometheus.Metric) { h.p.health.Collect(ch) }
 
 // Collectors yields each account's name and collector, in the config's
 // order, for what reads more of an account than its Status.

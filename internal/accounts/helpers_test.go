@@ -23,25 +23,24 @@ import (
 // fleet is a Set polling a simulated API of several accounts over real
 // HTTP on loopback.
 type fleet struct {
-	t      *testing.T
+	t      testing.TB
 	api    *simulator.Accounts
 	starts *pollStarts
 	srv    *httptest.Server
 	sims   map[string]*simulator.Sim
 	keys   string // folder of the key files, one per account name
 	set    *Set
-	live   *prometheus.Registry
 	logs   *syncBuffer
 }
 
-func newFleet(t *testing.T) *fleet {
+func newFleet(t testing.TB) *fleet {
 	t.Helper()
-	f := &fleet{t: t, api: simulator.NewAccounts(), sims: map[string]*simulator.Sim{}, keys: t.TempDir(), live: prometheus.NewPedanticRegistry(), logs: &syncBuffer{}}
+	f := &fleet{t: t, api: simulator.NewAccounts(), sims: map[string]*simulator.Sim{}, keys: t.TempDir(), logs: &syncBuffer{}}
 	f.starts = &pollStarts{next: f.api, at: map[string][]time.Time{}}
 	f.srv = httptest.NewServer(f.starts)
 	t.Cleanup(f.srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
-	f.set = New(ctx, Options{Logger: log.NewLogfmtLogger(f.logs), UserAgent: "accounts-test", Live: f.live})
+	f.set = New(ctx, Options{Logger: log.NewLogfmtLogger(f.logs), UserAgent: "accounts-test"})
 	t.Cleanup(func() {
 		cancel()
 		f.set.Stop()
@@ -101,25 +100,23 @@ func (f *fleet) apply(accounts ...config.Account) {
 // keyed by name and then by label values in label-name order joined by |.
 func (f *fleet) gather() map[string]map[string]float64 {
 	f.t.Helper()
-	jobs := prometheus.NewPedanticRegistry()
-	jobs.MustRegister(f.set.JobMetrics())
+	reg := prometheus.NewPedanticRegistry()
+	for _, part := range f.set.Metrics() {
+		reg.MustRegister(part)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		f.t.Fatalf("gather: %v", err)
+	}
 	out := map[string]map[string]float64{}
-	for _, g := range []prometheus.Gatherer{jobs, f.live} {
-		families, err := g.Gather()
-		if err != nil {
-			f.t.Fatalf("gather: %v", err)
-		}
-		for _, mf := range families {
-			if out[mf.GetName()] == nil {
-				out[mf.GetName()] = map[string]float64{}
+	for _, mf := range families {
+		out[mf.GetName()] = map[string]float64{}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetValue())
 			}
-			for _, m := range mf.GetMetric() {
-				var labels []string
-				for _, l := range m.GetLabel() {
-					labels = append(labels, l.GetValue())
-				}
-				out[mf.GetName()][strings.Join(labels, "|")] = value(m)
-			}
+			out[mf.GetName()][strings.Join(labels, "|")] = value(m)
 		}
 	}
 	return out

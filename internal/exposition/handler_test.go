@@ -6,8 +6,10 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,9 +26,14 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotOf is a snapshot value: fixed series, and a count of how often
-// they were collected.
+// snapshotOf is a snapshot: parts of fixed series, one per job type, each
+// counting how often the handler collected it. It is also a collector of
+// all of them, for promhttp.
 type snapshotOf struct {
+	parts []*partOf
+}
+
+type partOf struct {
 	metrics  []prometheus.Metric
 	collects atomic.Int64
 }
@@ -37,23 +45,56 @@ var (
 )
 
 // newSnapshot returns a snapshot whose series all carry value v: a counter
-// with an exemplar, a gauge and a histogram, over two job types.
+// with an exemplar, a gauge and a histogram, for each of two job types,
+// each job type a part.
 func newSnapshot(t testing.TB, v float64) *snapshotOf {
 	t.Helper()
-	s := &snapshotOf{}
-	for _, jt := range []string{"download", "transcribe"} {
-		c := prometheus.MustNewConstMetric(jobsDesc, prometheus.CounterValue, v, jt, "timeout")
-		withExemplar, err := prometheus.NewMetricWithExemplars(c, prometheus.Exemplar{Value: 1, Labels: prometheus.Labels{"job_id": "job_" + jt}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.metrics = append(s.metrics,
-			withExemplar,
-			prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, v, jt),
-			prometheus.MustNewConstHistogram(elapsedDesc, uint64(v), 3*v, map[float64]uint64{1: 0, 10: uint64(v)}, jt),
-		)
+	return &snapshotOf{parts: []*partOf{newPart(t, "download", v), newPart(t, "transcribe", v)}}
+}
+
+func newPart(t testing.TB, jobType string, v float64) *partOf {
+	t.Helper()
+	c := prometheus.MustNewConstMetric(jobsDesc, prometheus.CounterValue, v, jobType, "timeout")
+	withExemplar, err := prometheus.NewMetricWithExemplars(c, prometheus.Exemplar{Value: 1, Labels: prometheus.Labels{"job_id": "job_" + jobType}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s
+	return &partOf{metrics: []prometheus.Metric{
+		withExemplar,
+		prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, v, jobType),
+		prometheus.MustNewConstHistogram(elapsedDesc, uint64(v), 3*v, map[float64]uint64{1: 0, 10: uint64(v)}, jobType),
+	}}
+}
+
+func (p *partOf) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsDesc
+	ch <- activeDesc
+	ch <- elapsedDesc
+}
+
+func (p *partOf) Collect(ch chan<- prometheus.Metric) {
+	p.collects.Add(1)
+	for _, m := range p.metrics {
+		ch <- m
+	}
+}
+
+// collectors returns the parts, as Opts.Snapshot does.
+func (s *snapshotOf) collectors() []prometheus.Collector {
+	out := make([]prometheus.Collector, len(s.parts))
+	for i, p := range s.parts {
+		out[i] = p
+	}
+	return out
+}
+
+// collects is how often the handler collected the parts, in all.
+func (s *snapshotOf) collects() int64 {
+	n := int64(0)
+	for _, p := range s.parts {
+		n += p.collects.Load()
+	}
+	return n
 }
 
 func (s *snapshotOf) Describe(ch chan<- *prometheus.Desc) {
@@ -63,9 +104,10 @@ func (s *snapshotOf) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (s *snapshotOf) Collect(ch chan<- prometheus.Metric) {
-	s.collects.Add(1)
-	for _, m := range s.metrics {
-		ch <- m
+	for _, p := range s.parts {
+		for _, m := range p.metrics {
+			ch <- m
+		}
 	}
 }
 
@@ -105,7 +147,7 @@ func newFixture(t testing.TB, opts Opts) *fixture {
 	f.scrapes = prometheus.NewCounter(prometheus.CounterOpts{Name: "test_scrapes_total", Help: "Scrapes."})
 	f.up = prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_up", Help: "Up."})
 	f.live.MustRegister(f.scrapes, f.up)
-	opts.Snapshot = func() prometheus.Collector { return f.snap.Load() }
+	opts.Snapshot = func() []prometheus.Collector { return f.snap.Load().collectors() }
 	if opts.Live == nil {
 		opts.Live = f.live
 	}
@@ -187,12 +229,10 @@ func TestServesWhatPromhttpServes(t *testing.T) {
 	f := newFixture(t, Opts{})
 	f.scrapes.Add(3)
 	f.up.Set(1)
-	promhttpScrapes := int64(0)
 	for _, accept := range []string{acceptOpenMetrics, acceptOpenMetrics0, acceptText, acceptProtobuf, acceptAnything} {
 		for _, encoding := range []string{acceptGzip, acceptIdentity, acceptGzipAmongOther} {
 			t.Run(fmt.Sprintf("accept=%q/encoding=%q", accept, encoding), func(t *testing.T) {
 				want := get(t, f.promhttp, "/metrics", accept, encoding)
-				promhttpScrapes++
 				for i := range 2 { // the second scrape serves the cached snapshot
 					got := get(t, f.handler, "/metrics", accept, encoding)
 					if got.status != http.StatusOK {
@@ -226,8 +266,10 @@ func TestServesWhatPromhttpServes(t *testing.T) {
 			})
 		}
 	}
-	if n := f.snap.Load().collects.Load() - promhttpScrapes; n != 1 {
-		t.Errorf("the handler collected the snapshot %d times, want once", n)
+	// Once per format and part: OpenMetrics 1.0.0 and 0.0.1, text 0.0.4,
+	// protobuf.
+	if n := f.snap.Load().collects(); n != 4*2 {
+		t.Errorf("the handler collected the parts %d times, want 8: once per format and part", n)
 	}
 	if lines := f.errors.all(); len(lines) > 0 {
 		t.Errorf("errors logged: %q", lines)
@@ -289,8 +331,8 @@ func TestSnapshotEncodedOncePerValueLiveEveryScrape(t *testing.T) {
 			}
 		}
 	}
-	if n := first.collects.Load(); n != 1 {
-		t.Errorf("6 scrapes collected the snapshot %d times, want 1", n)
+	if n := first.collects(); n != 2 {
+		t.Errorf("6 scrapes collected the snapshot's 2 parts %d times, want 2", n)
 	}
 
 	f.snap.Store(newSnapshot(t, 7))
@@ -304,7 +346,7 @@ func TestSnapshotEncodedOncePerValueLiveEveryScrape(t *testing.T) {
 			t.Errorf("%q: the OpenMetrics scrape lacks the exemplar:\n%s", encoding, body)
 		}
 	}
-	if n := first.collects.Load(); n != 1 {
+	if n := first.collects(); n != 2 {
 		t.Errorf("the replaced snapshot was collected again (%d times)", n)
 	}
 }
@@ -489,24 +531,72 @@ func activeValues(t testing.TB, r response) map[string]bool {
 	return values
 }
 
-// TestGzipPrefixWithTail checks the spliced gzip stream byte for byte, with
-// the tail compressed or stored, across stored-block boundaries.
-func TestGzipPrefixWithTail(t *testing.T) {
-	body := bytes.Repeat([]byte("videoconduit_jobs_created_total{job_type=\"download\"} 12\n"), 500)
-	for _, size := range []int{0, 1, maxStoredBlock, maxStoredBlock + 1, 3*maxStoredBlock + 7} {
-		tail := make([]byte, size)
-		for i := range tail {
-			tail[i] = byte('a' + i*7%26)
+// TestSplicedGzipStream checks the spliced gzip stream byte for byte:
+// families of several parts, each part's samples compressed on its own,
+// then a tail compressed or stored, across stored-block boundaries, whole
+// and filtered; and the plain body, inflated piece by piece.
+func TestSplicedGzipStream(t *testing.T) {
+	sample := []byte("videoconduit_jobs_created_total{job_type=\"download\"} 12\n")
+	e := &encoding{families: []family{{name: "a", lead: []byte("# TYPE a counter\n")}, {name: "b", lead: []byte("# TYPE b counter\n")}}}
+	bodies := map[string][]byte{}
+	for i := range e.families {
+		f := &e.families[i]
+		bodies[f.name] = slices.Clone(f.lead)
+		for _, n := range []int{0, 1, 500, 2 * maxStoredBlock / len(sample)} {
+			samples := bytes.Repeat(sample, n)
+			f.samples = append(f.samples, deflate(samples))
+			bodies[f.name] = append(bodies[f.name], samples...)
 		}
-		for _, compress := range []bool{true, false} {
-			var out bytes.Buffer
-			if err := newGzipPrefix(body).writeWith(&out, tail, compress); err != nil {
+	}
+	for _, filter := range []map[string]bool{nil, {"b": true}} {
+		var body []byte
+		for _, f := range e.families {
+			if filter == nil || filter[f.name] {
+				body = append(body, bodies[f.name]...)
+			}
+		}
+		for _, size := range []int{0, 1, maxStoredBlock, maxStoredBlock + 1, 3*maxStoredBlock + 7} {
+			tail := make([]byte, size)
+			for i := range tail {
+				tail[i] = byte('a' + i*7%26)
+			}
+			want := append(slices.Clone(body), tail...)
+			for _, compress := range []bool{true, false} {
+				var out bytes.Buffer
+				if err := e.writeGzip(&out, filter, tail, compress); err != nil {
+					t.Fatal(err)
+				}
+				got, members := gunzipMembers(t, out.Bytes())
+				if members != 1 || !bytes.Equal(got, want) {
+					t.Errorf("filter %v, tail of %d bytes, compressed %v: %d members, %d bytes out of %d", filter, size, compress, members, len(got), len(want))
+				}
+			}
+			var plain bytes.Buffer
+			if err := e.writePlain(&plain, filter, tail); err != nil {
 				t.Fatal(err)
 			}
-			got, members := gunzipMembers(t, out.Bytes())
-			if members != 1 || !bytes.Equal(got, append(slices.Clone(body), tail...)) {
-				t.Errorf("tail of %d bytes, compressed %v: %d members, %d bytes out of %d", size, compress, members, len(got), len(body)+size)
+			if !bytes.Equal(plain.Bytes(), want) {
+				t.Errorf("filter %v, tail of %d bytes: plain body of %d bytes, want %d", filter, size, plain.Len(), len(want))
 			}
+		}
+	}
+}
+
+// TestCRCOfConcatenation: the CRC spliced from the pieces' CRCs is that of
+// the concatenated bytes, for empty, short and long pieces.
+func TestCRCOfConcatenation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		a, b := make([]byte, rng.IntN(3)*rng.IntN(70000)), make([]byte, rng.IntN(3)*rng.IntN(70000))
+		for i := range a {
+			a[i] = byte(rng.Uint32())
+		}
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		got := crcConcat(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), crcShift(len(b)))
+		if want := crc32.ChecksumIEEE(append(slices.Clone(a), b...)); got != want {
+			t.Fatalf("%d then %d bytes: CRC %08x, want %08x", len(a), len(b), got, want)
 		}
 	}
 }
@@ -523,5 +613,106 @@ func TestScrapesBeyondTheCompressorsSendTheTailStored(t *testing.T) {
 	}
 	if g, w := sortedLines(got.body), sortedLines(want.body); !slices.Equal(g, w) {
 		t.Errorf("lines\n%s\npromhttp\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+}
+
+// getUntil scrapes h until a scrape shows values, the new parts being
+// encoded in the background, and returns that scrape.
+func getUntil(t testing.TB, h http.Handler, accept, acceptEncoding string, values map[string]bool) response {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := get(t, h, "/metrics", accept, acceptEncoding)
+		if maps.Equal(activeValues(t, got), values) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the scrapes still show %v, want %v", activeValues(t, got), values)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOnlyChangedPartsEncodedAgain: a new snapshot that keeps a part
+// reuses its encoding, and shows the new part's values beside it.
+func TestOnlyChangedPartsEncodedAgain(t *testing.T) {
+	f := newFixture(t, Opts{})
+	first := f.snap.Load()
+	get(t, f.handler, "/metrics", acceptText, acceptGzip)
+	kept, replaced := first.parts[0], first.parts[1]
+	changed := newPart(t, "transcribe", 7)
+	f.snap.Store(&snapshotOf{parts: []*partOf{kept, changed}})
+	for _, encoding := range []string{acceptGzip, acceptIdentity} {
+		got := getUntil(t, f.handler, acceptText, encoding, map[string]bool{"5": true, "7": true})
+		for _, want := range []string{`test_jobs_active{job_type="download"} 5` + "\n", `test_jobs_active{job_type="transcribe"} 7` + "\n"} {
+			if !bytes.Contains(got.body, []byte(want)) {
+				t.Errorf("%q: no %q in\n%s", encoding, want, got.body)
+			}
+		}
+		if got.members > 1 {
+			t.Errorf("%q: %d gzip members, want 1", encoding, got.members)
+		}
+	}
+	if n := kept.collects.Load(); n != 1 {
+		t.Errorf("the kept part was collected %d times, want once", n)
+	}
+	if n, m := replaced.collects.Load(), changed.collects.Load(); n != 1 || m != 1 {
+		t.Errorf("the replaced part was collected %d times and its successor %d, want once each", n, m)
+	}
+}
+
+// blockingPart is a part whose Collect waits until released.
+type blockingPart struct {
+	*partOf
+	entered, release chan struct{}
+}
+
+func (p blockingPart) Collect(ch chan<- prometheus.Metric) {
+	p.entered <- struct{}{}
+	<-p.release
+	p.partOf.Collect(ch)
+}
+
+// TestScrapesServeTheLastEncodingWhileTheNextIsMade: a new part is encoded
+// in the background; meanwhile every scrape serves the snapshot it
+// replaces at once, and once it is encoded the scrapes serve it.
+func TestScrapesServeTheLastEncodingWhileTheNextIsMade(t *testing.T) {
+	f := newFixture(t, Opts{})
+	first := f.snap.Load()
+	get(t, f.handler, "/metrics", acceptText, acceptGzip)
+
+	slow := blockingPart{partOf: newPart(t, "transcribe", 7), entered: make(chan struct{}), release: make(chan struct{})}
+	parts := []prometheus.Collector{first.parts[0], slow}
+	f.handler.opts.Snapshot = func() []prometheus.Collector { return parts }
+	for i := range 3 {
+		if values := activeValues(t, get(t, f.handler, "/metrics", acceptText, acceptGzip)); !maps.Equal(values, map[string]bool{"5": true}) {
+			t.Errorf("scrape %d during the encoding shows the values %v, want those of the last snapshot (5)", i, values)
+		}
+		if i == 0 {
+			<-slow.entered // the first scrape started the encoding, which now waits
+		}
+	}
+	close(slow.release)
+	getUntil(t, f.handler, acceptText, acceptGzip, map[string]bool{"5": true, "7": true})
+	if n := slow.collects.Load(); n != 1 {
+		t.Errorf("the new part was collected %d times, want once", n)
+	}
+}
+
+// TestPartsDisagreeingOnAFamily: a part that gives a family another help
+// is left out of that family, and logged; the rest is served.
+func TestPartsDisagreeingOnAFamily(t *testing.T) {
+	f := newFixture(t, Opts{})
+	otherDesc := prometheus.NewDesc("test_jobs_active", "Other help.", []string{"job_type"}, nil)
+	other := &partOf{metrics: []prometheus.Metric{prometheus.MustNewConstMetric(otherDesc, prometheus.GaugeValue, 9, "upload")}}
+	f.handler.opts.Snapshot = func() []prometheus.Collector { return append(f.snap.Load().collectors(), other) }
+	for _, accept := range []string{acceptOpenMetrics, acceptProtobuf} {
+		got := get(t, f.handler, "/metrics", accept, acceptGzip)
+		if values := activeValues(t, got); !maps.Equal(values, map[string]bool{"5": true}) {
+			t.Errorf("%s: test_jobs_active shows the values %v, want 5 only", accept, values)
+		}
+	}
+	if logged := strings.Join(f.errors.all(), ""); !strings.Contains(logged, "family test_jobs_active has another help or type in another part") {
+		t.Errorf("log %q lacks the disagreement", logged)
 	}
 }
