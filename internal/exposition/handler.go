@@ -428,6 +428,10 @@ var (
 		fw, _ := flate.NewWriter(nil, flate.DefaultCompression) // the level is valid: no error
 		return fw
 	}}
+	fastDeflaters = sync.Pool{New: func() any {
+		fw, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid: no error
+		return fw
+	}}
 	inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(endOfStream)) }}
 )
 
@@ -597,10 +601,13 @@ func encodeFamilies(buf *bytes.Buffer, enc expfmt.Encoder, families []*dto.Metri
 	return ranges
 }
 
-// writeDeflated compresses b as deflate blocks, the last one final.
+// writeDeflated compresses b as deflate blocks, the last one final, at the
+// fastest level: the live series are a few kilobytes, and readying a
+// default-level compressor for them (clearing its 512 KB of hash chains)
+// cost more than compressing them.
 func writeDeflated(w io.Writer, b []byte) error {
-	fw := deflaters.Get().(*flate.Writer)
-	defer deflaters.Put(fw)
+	fw := fastDeflaters.Get().(*flate.Writer)
+	defer fastDeflaters.Put(fw)
 	fw.Reset(w)
 	if _, err := fw.Write(b); err != nil {
 		return err
