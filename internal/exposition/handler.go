@@ -3,10 +3,12 @@
 // succeeds, every 30 seconds or so, and its health series at each API
 // request; while several Prometheus servers may scrape every few seconds,
 // and one exporter may follow fifty accounts. The series come in parts (an
-// account's job series, its health series): the handler encodes (and
-// compresses) a part once per format, reuses the encodings of the parts that
-// did not change, and gathers and encodes only the few live series (the Go
-// and process collectors) on each scrape.
+// account's job series, its health series): the handler encodes and
+// compresses a part once per format, in the background while scrapes serve
+// the encoding before, reuses the encodings of the parts that did not
+// change, and keeps them only compressed. A scrape splices the parts'
+// compressed bytes family by family, and gathers, encodes and compresses
+// only the few live series (the Go and process collectors).
 //
 // It answers like promhttp.HandlerFor with EnableOpenMetrics: the same
 // content negotiation (OpenMetrics, text, protobuf; gzip), the name[]
@@ -48,9 +50,10 @@ type Opts struct {
 	// The handler gathers and encodes a part once per format and serves
 	// those bytes for as long as Snapshot returns an equal part (==, so
 	// parts must be comparable values: pointers, or structs of them); a
-	// part whose series may have changed must come as a new value. Parts
-	// must not share a series; a family may span parts, which must then
-	// give it the same help and type.
+	// part whose series may have changed must come as a new value; the
+	// scrapes until it is encoded serve the value it replaces. Parts must
+	// not share a series; a family may span parts, which must then give it
+	// the same help and type.
 	Snapshot func() []prometheus.Collector
 	// Live are the series gathered on every scrape. Their names must differ
 	// from the snapshot's; a live family named like a snapshot family is
