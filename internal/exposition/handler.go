@@ -207,19 +207,20 @@ func (h *Handler) snapshot(format expfmt.Format) *encoding {
 	}
 	if last == nil {
 		h.mu.Unlock()
-		return h.renew(parts, format)
+		return h.renew(format)
 	}
 	h.renewing[format] = true
 	h.mu.Unlock()
-	go h.renew(parts, format)
+	go h.renew(format)
 	return last
 }
 
-// renew encodes parts in format, stores the result as the format's last
-// encoding and returns it.
-func (h *Handler) renew(parts []prometheus.Collector, format expfmt.Format) *encoding {
+// renew encodes the parts in format, stores the result as the format's
+// last encoding and returns it. It asks for the parts once it may encode
+// them, not before: they are then as fresh as they can be.
+func (h *Handler) renew(format expfmt.Format) *encoding {
 	h.assembling.Lock()
-	next := h.assemble(parts, format)
+	next := h.assemble(h.opts.Snapshot(), format)
 	h.assembling.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
