@@ -395,13 +395,25 @@ func (p *exporterProc) waitPolls(t *testing.T, n int, up float64, limit time.Dur
 }
 
 // settle freezes the world and waits until a successful poll has run
-// entirely after the freeze; the series it returns are then those of the
-// frozen world. (The poll counter moves before the snapshot does, hence
-// three polls: one maybe in flight, one maybe not yet served, one whole.)
+// entirely after the freeze and is served; the series it returns are then
+// those of the frozen world. The poll counter moves before the job series
+// are served (they are encoded in the background, after the poll), so
+// three polls (one maybe in flight, one maybe not yet served, one whole)
+// are not enough on a busy machine: it waits until the job series stay
+// the same across two more successful polls.
 func (p *exporterProc) settle(t *testing.T, a *fakeAPI) series {
 	t.Helper()
 	a.freeze()
-	return p.waitPolls(t, 3, 1, 30*time.Second)
+	last := p.waitPolls(t, 3, 1, 30*time.Second)
+	for range 20 {
+		next := p.waitPolls(t, 2, 1, 30*time.Second)
+		if len(sameJobs(last, next)) == 0 {
+			return next
+		}
+		last = next
+	}
+	t.Fatal("the job series of the frozen world still change after 40 more polls")
+	return nil
 }
 
 // assertTruth checks every job series against the simulator's truth since
