@@ -264,7 +264,8 @@ func (p *poller) jobMetrics() *labelledJobs {
 	}
 	next := &labelledJobs{jobs: jobs, Collector: prometheus.WrapCollectorWith(prometheus.Labels{LabelName: p.account.Name}, jobs)}
 	if !p.jobs.CompareAndSwap(cur, next) {
-		// Another scrape stored one, from a poll no older than ours.
+		// Another caller stored one meanwhile: serve it. Were it from an
+		// older poll, the next call finds it stale and replaces it.
 		return p.jobs.Load()
 	}
 	return next
