@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/videoconduit/videoconduit_exporter/client"
 	"github.com/videoconduit/videoconduit_exporter/internal/platform"
@@ -399,11 +398,10 @@ func counter(desc *prometheus.Desc, v float64, ex exemplarRef, labelValues ...st
 // withExemplar attaches the latest failed job id to a failure counter, so a
 // dashboard can jump from a spike to a concrete job.
 //
-// client_golang's NewMetricWithExemplars returns a wrapper that writes the
-// exemplar into the wrapped metric's point on every Write, and a constant
-// metric hands every Write its own point, not a copy: two concurrent scrapes
-// of a snapshot (two Prometheus servers) would race on it. So the wrapper is
-// written once, here, and scrapes serve what it wrote.
+// client_golang's wrapper writes the exemplar into the wrapped constant
+// metric's own point on every Write, so a metric served to two concurrent
+// scrapes would race on it; collectCounts makes new metrics at each call,
+// so no two collections share one.
 func withExemplar(m prometheus.Metric, ref exemplarRef) prometheus.Metric {
 	if ref.jobID == "" {
 		return m
@@ -416,23 +414,5 @@ func withExemplar(m prometheus.Metric, ref exemplarRef) prometheus.Metric {
 	if err != nil { // an id too long for an exemplar: serve the counter alone
 		return m
 	}
-	var pb dto.Metric
-	if err := em.Write(&pb); err != nil {
-		return m
-	}
-	return writtenMetric{desc: m.Desc(), pb: &pb}
-}
-
-// writtenMetric serves a metric written once: every Write hands out the
-// same parts, which nothing writes again.
-type writtenMetric struct {
-	desc *prometheus.Desc
-	pb   *dto.Metric
-}
-
-func (m writtenMetric) Desc() *prometheus.Desc { return m.desc }
-
-func (m writtenMetric) Write(out *dto.Metric) error {
-	out.Label, out.Counter = m.pb.Label, m.pb.Counter // only counters carry exemplars here
-	return nil
+	return em
 }
